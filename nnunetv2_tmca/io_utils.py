@@ -1,0 +1,27 @@
+"""Small file helpers shared by caches and results: atomic writes."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def atomic_write_bytes(data: bytes, path: str) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.
+
+    The bytes go to a temporary file in the same folder, are flushed and fsynced, then
+    ``os.replace`` moves them over ``path``. On any error the temporary file is removed
+    and an existing ``path`` is left untouched.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

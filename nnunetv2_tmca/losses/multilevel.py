@@ -1,0 +1,62 @@
+"""Multi-level contrastive alignment: TSSD region term + pixel term at several decoder stages.
+
+L_align = sum_s w_s [ lambda_r L_region,s + lambda_p L_pixel,s ],  w normalised to sum 1.
+The trainer adds it to nnU-Net's loss: L = L_nnU-Net + lambda(t) L_align, with lambda(t)
+warmed up linearly. ``mode='global'`` is the ablation of one pooled image-report pair per case
+(whole-image pooling, hard one-to-one targets, no pixel term).
+Inputs are plain tensors: the per-stage outputs of the alignment heads, a foreground mask per
+stage, the text-group id of each row and whether the row carries a real report.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nnunetv2_tmca.losses.distributed import gather_rows
+from nnunetv2_tmca.losses.pixel import pixel_alignment_loss
+from nnunetv2_tmca.losses.tssd import region_embeddings, semantic_distance, soft_contrastive
+
+
+class MultiLevelAlignmentLoss(nn.Module):
+    def __init__(self, stage_weights: dict, tau: float = 0.1, region_weight: float = 1.0,
+                 pixel_weight: float = 1.0, mode: str = "region"):
+        super().__init__()
+        if mode not in ("region", "global"):
+            raise ValueError(f"mode must be 'region' or 'global', not {mode!r}")
+        total = sum(stage_weights.values())
+        self.stage_weights = {int(s): w / total for s, w in stage_weights.items() if w > 0}
+        self.tau, self.region_weight, self.pixel_weight, self.mode = tau, region_weight, pixel_weight, mode
+
+    @staticmethod
+    def _row_ids(n: int, device) -> torch.Tensor:
+        rank = torch.distributed.get_rank() if torch.distributed.is_available() and \
+            torch.distributed.is_initialized() else 0
+        return torch.arange(n, device=device) + rank * (1 << 20)
+
+    def forward(self, stage_outputs: dict, stage_targets: dict, group_ids: torch.Tensor,
+                has_report: torch.Tensor, stage_pixel_valid: dict | None = None):
+        """stage_outputs[s]: dict(pixel_emb, text_emb, logits); stage_targets[s]: (B, 1, *S) in {0,1}.
+
+        Returns (loss, {'region': float, 'pixel': float}).
+        """
+        total, parts = 0.0, {"region": 0.0, "pixel": 0.0}
+        for s, w in self.stage_weights.items():
+            out, target = stage_outputs[s], stage_targets[s]
+            valid_px = stage_pixel_valid.get(s) if stage_pixel_valid else None
+            if self.mode == "global":
+                v, has_target = region_embeddings(out["pixel_emb"], torch.ones_like(target))
+                group = self._row_ids(len(group_ids), group_ids.device)  # hard one-to-one targets
+            else:
+                mask = target if valid_px is None else target * valid_px
+                v, has_target = region_embeddings(out["pixel_emb"], mask)
+                group = group_ids
+            v_all, t_all, g_all, tgt_all, rep_all, _ = gather_rows(v, out["text_emb"], group, has_target & has_report,
+                                                                    has_report)
+            positives = g_all[:, None] == g_all[None, :]
+            region = soft_contrastive(semantic_distance(v_all, t_all), positives, tgt_all, rep_all, self.tau)
+            pixel = pixel_alignment_loss(out["logits"], target, has_report, valid_px) \
+                if self.mode == "region" and self.pixel_weight > 0 else region * 0
+            total = total + w * (self.region_weight * region + self.pixel_weight * pixel)
+            parts["region"] += w * float(region.detach())
+            parts["pixel"] += w * float(pixel.detach())
+        return total, parts

@@ -1,0 +1,47 @@
+"""Target-sensitive semantic distance (TSSD) and the region-report contrastive term.
+
+Region embedding of case i at a stage: v_i = normalize(sum_x Y_i(x) P_i(x) / sum_x Y_i(x)),
+pooled inside the ground-truth target Y_i, not over the whole image.
+Distance to report j: d(i, j) = 1 - cos(v_i, t_j).
+Soft targets: q_ij = s_ij / sum_j s_ij, s_ij = 1 if reports i and j are the same text group
+(identical or near-identical reports, repeated keys), else 0.
+L_region = 1/2 [ CE(q_i., softmax_j(-d(i, j) / tau)) averaged over cases with a target
+               + CE(q_.j, softmax_i(-d(i, j) / tau)) averaged over reports with a positive ].
+Cases without target (empty patch) skip the term; if no pair is informative it is 0.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def region_embeddings(pixel_emb: torch.Tensor, target: torch.Tensor, eps: float = 1e-6):
+    """pixel_emb (B, e, *S), target (B, 1, *S) in {0,1} -> v (B, e) unit vectors, has_target (B,)."""
+    w = target.to(pixel_emb.dtype)
+    area = w.flatten(1).sum(1)
+    pooled = (pixel_emb * w).flatten(2).sum(2) / area.clamp_min(eps)[:, None]
+    return F.normalize(pooled, dim=1, eps=eps), area > 0
+
+
+def semantic_distance(v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """d(i, j) = 1 - cos(v_i, t_j) for unit vectors; (B_v, B_t)."""
+    return 1 - v @ t.t()
+
+
+def soft_contrastive(distance: torch.Tensor, positives: torch.Tensor, row_valid: torch.Tensor,
+                     col_valid: torch.Tensor, tau: float) -> torch.Tensor:
+    logits = (-distance / tau).float()
+    pos = positives.float() * row_valid[:, None] * col_valid[None, :]
+    neg_inf = torch.finfo(logits.dtype).min
+
+    def one_direction(lg, p, rows_ok, cols_ok):
+        lg = lg.masked_fill(~cols_ok[None, :], neg_inf)
+        rows = rows_ok & (p.sum(1) > 0)
+        if not rows.any():
+            return lg.sum() * 0
+        q = p[rows] / p[rows].sum(1, keepdim=True)
+        logp = F.log_softmax(lg[rows], dim=1).masked_fill(~cols_ok[None, :], 0)
+        return -(q * logp).sum(1).mean()
+
+    return 0.5 * (one_direction(logits, pos, row_valid, col_valid)
+                  + one_direction(logits.t(), pos.t(), col_valid, row_valid))

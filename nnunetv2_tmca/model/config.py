@@ -1,0 +1,60 @@
+"""TMCA network settings, stored in the plans (``configurations[<name>]['tmca']``).
+
+The trainer writes them into the plans before building the network, and nnU-Net copies the
+plans into the model folder, so the static ``build_network_architecture`` rebuilds exactly
+the trained network at inference. Stage specs count decoder stages in computation order
+(0 = lowest resolution); negative numbers count from the highest resolution (-1).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class TMCAConfig:
+    text_dim: int = 384  # D_enc of the frozen encoder's token states
+    text_encoder: str = "default"  # name or path of the frozen encoder (prediction re-encodes with it)
+    text_max_length: int = 64
+    model_dim: int = 128  # d of the text adapter
+    adapter_layers: int = 1
+    adapter_heads: int = 4
+    lgte_stages: object = "all_but_lowest"  # "all", "all_but_lowest", "none" or a list of ints
+    use_cross_attention: bool = True
+    use_film: bool = True
+    use_target_map: bool = True
+    attention_dim: int = 64
+    attention_heads: int = 4
+    align_stages: object = "all_but_lowest"  # stages with an alignment head (target map and losses)
+    align_dim: int = 64
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "TMCAConfig":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"Unknown TMCA settings in the plans: {sorted(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_stages(spec, num_stages: int) -> list[int]:
+    """Turn a stage spec into sorted decoder stage indices in [0, num_stages)."""
+    if spec in (None, "none"):
+        return []
+    if spec == "all":
+        return list(range(num_stages))
+    if spec == "all_but_lowest":
+        return list(range(1, num_stages)) if num_stages > 1 else [0]
+    if spec == "highest":
+        return [num_stages - 1]
+    if spec == "lowest":
+        return [0]
+    out = sorted({s % num_stages for s in spec})
+    for s in spec:
+        if not -num_stages <= s < num_stages:
+            raise ValueError(f"Decoder stage {s} does not exist (the network has {num_stages} decoder stages)")
+    return out

@@ -1,0 +1,117 @@
+"""TMCA network: nnU-Net's planned U-Net with report guidance in the decoder.
+
+The planned network's ``encoder`` and ``decoder`` are kept as they are (same parameter names,
+same deep-supervision outputs, ``decoder.deep_supervision`` switch); the decoder loop of
+dynamic_network_architectures' UNetDecoder is re-run here with an LGTE block and/or an
+alignment head after the chosen stages. With all gates at zero the output equals the
+planned network's output on the same weights.
+
+``forward(x, text=None, return_alignment=False)``: ``text`` is a dict with ``tokens``
+(B, L, D_enc), ``mask`` (B, L) and optionally ``null`` (B,) bool; None means the learned null
+text, unless a text was bound with :meth:`TMCANetwork.bind_text` (used by nnU-Net's
+predictor, which calls ``network(x)``).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from nnunetv2_tmca.model.alignment_head import AlignmentHead
+from nnunetv2_tmca.model.config import TMCAConfig, resolve_stages
+from nnunetv2_tmca.model.lgte import LGTEBlock
+from nnunetv2_tmca.model.text_adapter import TextAdapter
+
+
+class TMCANetwork(nn.Module):
+    def __init__(self, unet: nn.Module, config: TMCAConfig):
+        super().__init__()
+        if not all(hasattr(unet, a) for a in ("encoder", "decoder")) or \
+                not all(hasattr(unet.decoder, a) for a in ("stages", "transpconvs", "seg_layers")):
+            raise TypeError(f"TMCA needs a U-Net with encoder/decoder(stages, transpconvs, seg_layers) as planned "
+                            f"by nnU-Net; got {type(unet).__name__}")
+        self.encoder = unet.encoder
+        self.decoder = unet.decoder
+        self.unet_class = type(unet).__name__
+        self.config = config
+        n = len(self.decoder.stages)
+        conv_op = self.encoder.conv_op
+        channels = [self.encoder.output_channels[-(s + 2)] for s in range(n)]
+        self.lgte_stages = resolve_stages(config.lgte_stages, n)
+        self.align_stages = resolve_stages(config.align_stages, n)
+        d = config.model_dim
+        self.text_adapter = TextAdapter(config.text_dim, d, config.adapter_layers, config.adapter_heads,
+                                        config.text_max_length)
+        self.lgte = nn.ModuleDict({str(s): LGTEBlock(channels[s], d, config.attention_dim, config.attention_heads,
+                                                     config.use_cross_attention, config.use_film,
+                                                     config.use_target_map) for s in self.lgte_stages})
+        head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
+        self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op)
+                                    for s in head_stages})
+        self._bound_text = None
+
+    @contextmanager
+    def bind_text(self, text: dict | None):
+        """Within the block, ``forward(x)`` without a text uses ``text`` (batch 1, expanded)."""
+        previous, self._bound_text = self._bound_text, text
+        try:
+            yield self
+        finally:
+            self._bound_text = previous
+
+    def _text_for_batch(self, text, batch_size: int):
+        text = text if text is not None else self._bound_text
+        if text is None:
+            return self.text_adapter(None, None, batch_size=batch_size)
+        tokens, mask, null = text["tokens"], text["mask"], text.get("null")
+        if tokens.shape[0] != batch_size:
+            if tokens.shape[0] != 1:
+                raise ValueError(f"text batch {tokens.shape[0]} does not match image batch {batch_size}")
+            tokens, mask = tokens.expand(batch_size, *tokens.shape[1:]), mask.expand(batch_size, -1)
+            null = null.expand(batch_size) if null is not None else None
+        return self.text_adapter(tokens, mask, null)
+
+    def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False):
+        skips = self.encoder(x)
+        tokens, mask, pooled = self._text_for_batch(text, x.shape[0])
+        dec = self.decoder
+        lres = skips[-1]
+        seg_outputs, aligned = [], {}
+        last = len(dec.stages) - 1
+        for s in range(len(dec.stages)):
+            feat = dec.transpconvs[s](lres)
+            feat = dec.stages[s](torch.cat((feat, skips[-(s + 2)]), 1))
+            key = str(s)
+            head = self.heads[key] if key in self.heads else None
+            if key in self.lgte:
+                feat, out = self.lgte[key](feat, tokens, mask, pooled, head)
+            else:
+                out = head(feat, pooled) if head is not None and return_alignment else None
+            if out is not None and s in self.align_stages:
+                aligned[s] = out
+            if dec.deep_supervision:
+                seg_outputs.append(dec.seg_layers[s](feat))
+            elif s == last:
+                seg_outputs.append(dec.seg_layers[-1](feat))
+            lres = feat
+        seg_outputs = seg_outputs[::-1]
+        seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
+        if return_alignment:
+            return seg, {"stages": aligned, "num_stages": len(dec.stages)}
+        return seg
+
+    def compute_conv_feature_map_size(self, input_size):
+        return self.encoder.compute_conv_feature_map_size(input_size) + \
+            self.decoder.compute_conv_feature_map_size(input_size)
+
+    def text_parameters(self):
+        """Parameters that are new relative to the planned U-Net."""
+        for m in (self.text_adapter, self.lgte, self.heads):
+            yield from m.parameters()
+
+
+def build_tmca_network(unet: nn.Module, config: TMCAConfig | dict | None) -> TMCANetwork:
+    if not isinstance(config, TMCAConfig):
+        config = TMCAConfig.from_dict(config)
+    return TMCANetwork(unet, config)

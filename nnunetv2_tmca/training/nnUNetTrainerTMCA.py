@@ -1,0 +1,221 @@
+"""nnUNetTrainerTMCA: nnU-Net's trainer with report guidance (LGTE) and alignment losses.
+
+Flow: reports.json -> cached frozen-encoder token states (``ensure_text_encodings``) ->
+per-batch lookup by ``batch['keys']`` -> ``TMCANetwork(image, text)`` -> nnU-Net's DC+CE with
+deep supervision + lambda(t) * multi-level alignment loss. ``__init__`` keeps nnU-Net's exact
+signature; everything is configured by class attributes (variants override them) and the
+network settings are written into the plans, which nnU-Net copies into the model folder.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from nnunetv2.utilities.helpers import dummy_context
+from torch import autocast, nn
+
+from nnunetv2_tmca.losses import MultiLevelAlignmentLoss
+from nnunetv2_tmca.model.config import TMCAConfig
+from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
+from nnunetv2_tmca.reports import find_raw_dataset_folder, load_dataset_reports
+from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
+from nnunetv2_tmca.text.encoder import resolve_encoder_name
+from nnunetv2_tmca.training.augmentation_policy import text_safe_mirror_axes
+from nnunetv2_tmca.training.progress_logging import TMCALocalLogger
+from nnunetv2_tmca.training.text_lookup import TextLookup
+from nnunetv2_tmca.training.validation_text import case_text_binding_dataset
+
+
+class nnUNetTrainerTMCA(nnUNetTrainer):
+    # --- text side ---
+    text_encoder: str | None = None  # None: $nnUNet_tmca_text_encoder or the bundled MiniLM
+    text_max_length: int = 64
+    text_dropout: float = 0.15  # probability of replacing a report by the learned null text
+    # --- network (overrides of TMCAConfig) ---
+    tmca_network: dict = {}
+    # --- alignment loss ---
+    align_weight: float = 1.0  # lambda
+    align_warmup_fraction: float = 0.05  # of all training iterations, linear 0 -> lambda
+    align_mode: str = "region"  # "region" (TSSD, soft targets, pixel term) or "global"
+    align_tau: float = 0.1
+    align_region_weight: float = 1.0
+    align_pixel_weight: float = 1.0
+    # --- augmentation policy ---
+    max_rotation_degrees: float = 15.0
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device('cuda')):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.logger.local_logger = TMCALocalLogger()
+        self.text_lookup = None
+        self.alignment_loss = None
+        self._iteration_in_epoch = 0
+
+    # ------------------------------------------------------------------ setup
+    def tmca_config(self, text_dim: int) -> TMCAConfig:
+        return TMCAConfig.from_dict({**self.tmca_network, "text_dim": text_dim,
+                                     "text_encoder": resolve_encoder_name(self.text_encoder),
+                                     "text_max_length": self.text_max_length})
+
+    def initialize(self):
+        reports = load_dataset_reports(find_raw_dataset_folder(self.plans_manager.dataset_name),
+                                       logger=self.print_to_log_file)
+        table = ensure_text_encodings(reports, dataset_cache_folder(self.plans_manager.dataset_name),
+                                      self.text_encoder, self.text_max_length, logger=self.print_to_log_file,
+                                      progress=self.local_rank == 0)
+        config = self.tmca_config(table.hidden_size).to_dict()
+        # into the plans (saved to the model folder) and into the cached configuration manager
+        self.plans_manager.plans['configurations'][self.configuration_name]['tmca'] = config
+        self.configuration_manager.configuration['tmca'] = config
+        super().initialize()
+        self.text_lookup = TextLookup(table, reports, self.device)
+        self.alignment_loss = self._build_alignment_loss()
+        self.print_to_log_file(f"TMCA: LGTE at decoder stages {self.network_module.lgte_stages}, alignment at "
+                               f"{sorted(self.network_module.align_stages)}, {self.text_lookup.num_groups} report "
+                               f"groups, text dropout {self.text_dropout}, lambda {self.align_weight} "
+                               f"({self.align_mode})")
+
+    @property
+    def network_module(self) -> TMCANetwork:
+        mod = self.network.module if self.is_ddp else self.network
+        return getattr(mod, "_orig_mod", mod)
+
+    @staticmethod
+    def build_network_architecture(plans_manager, configuration_manager, num_input_channels: int,
+                                   num_output_channels: int, enable_deep_supervision: bool = True) -> nn.Module:
+        unet = get_network_from_plans(configuration_manager.network_arch_class_name,
+                                      configuration_manager.network_arch_init_kwargs,
+                                      configuration_manager.network_arch_init_kwargs_req_import,
+                                      num_input_channels, num_output_channels, allow_init=True,
+                                      deep_supervision=enable_deep_supervision)
+        return build_tmca_network(unet, configuration_manager.configuration.get('tmca'))
+
+    def _build_alignment_loss(self):
+        stages = self.network_module.align_stages
+        if not stages or self.align_weight <= 0:
+            return None
+        return MultiLevelAlignmentLoss({s: 1.0 for s in stages}, tau=self.align_tau,
+                                       region_weight=self.align_region_weight, pixel_weight=self.align_pixel_weight,
+                                       mode=self.align_mode)
+
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
+        rotation, dummy_2d, initial_patch_size, mirror_axes = \
+            super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        limit = np.deg2rad(self.max_rotation_degrees)
+        rotation = (max(rotation[0], -limit), min(rotation[1], limit))
+        mirror_axes = text_safe_mirror_axes(
+            mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
+            len(self.configuration_manager.patch_size),
+            self.dataset_json['file_ending'].lower() in NaturalImage2DIO.supported_file_endings)
+        self.inference_allowed_mirroring_axes = mirror_axes
+        self.print_to_log_file(f"TMCA augmentation policy: mirror axes {mirror_axes}, rotation limited to "
+                               f"+-{self.max_rotation_degrees} deg (report words must keep their meaning)")
+        from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
+        initial_patch_size = get_patch_size(self.configuration_manager.patch_size, rotation, rotation, rotation,
+                                            (0.85, 1.25))
+        if dummy_2d:
+            initial_patch_size[0] = self.configuration_manager.patch_size[0]
+        return rotation, dummy_2d, initial_patch_size, mirror_axes
+
+    # --------------------------------------------------------------- training
+    def _align_lambda(self) -> float:
+        total = max(1, self.num_epochs * self.num_iterations_per_epoch)
+        done = self.current_epoch * self.num_iterations_per_epoch + self._iteration_in_epoch
+        warmup = self.align_warmup_fraction * total
+        return self.align_weight * (1.0 if warmup <= 0 else min(1.0, done / warmup))
+
+    def on_train_epoch_start(self):
+        super().on_train_epoch_start()
+        self._iteration_in_epoch = 0
+
+    def _stage_targets(self, target, num_stages: int, stages) -> tuple[dict, dict]:
+        """Foreground masks (and valid-pixel masks) at the resolution of each aligned decoder stage."""
+        full = target[0] if isinstance(target, list) else target
+        fg_masks, valid_masks = {}, {}
+        ignore = self.label_manager.ignore_label
+        for s in stages:
+            idx = num_stages - 1 - s
+            t = target[idx] if isinstance(target, list) and idx < len(target) else None
+            if t is None:
+                raise RuntimeError("TMCA alignment at low-resolution stages needs deep supervision targets")
+            if self.label_manager.has_regions:
+                regions = t[:, :-1] if self.label_manager.has_ignore_label else t
+                fg_masks[s] = (regions > 0).any(1, keepdim=True).float()
+                if self.label_manager.has_ignore_label:
+                    valid_masks[s] = (1 - t[:, -1:].float())
+            else:
+                fg = (t > 0)
+                if ignore is not None:
+                    fg = fg & (t != ignore)
+                    valid_masks[s] = (t != ignore).float()
+                fg_masks[s] = fg.float()
+        del full
+        return fg_masks, (valid_masks or None)
+
+    def train_step(self, batch: dict) -> dict:
+        data = batch['data'].to(self.device, non_blocking=True)
+        target = batch['target']
+        target = [i.to(self.device, non_blocking=True) for i in target] if isinstance(target, list) \
+            else target.to(self.device, non_blocking=True)
+        text = self.text_lookup.batch(batch['keys'], dropout=self.text_dropout)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device.type, enabled=True) if self.device.type == 'cuda' else dummy_context():
+            output, aux = self.network(data, text=text, return_alignment=True)
+            loss = self.loss(output, target)
+            align, parts = torch.zeros((), device=self.device), {"region": 0.0, "pixel": 0.0}
+            if self.alignment_loss is not None:
+                fg, valid = self._stage_targets(target, aux["num_stages"], aux["stages"].keys())
+                align, parts = self.alignment_loss(aux["stages"], fg, text["group"], ~text["null"], valid)
+            total = loss + self._align_lambda() * align
+
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(total).backward()
+            self.grad_scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+        else:
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
+            self.optimizer.step()
+        self._iteration_in_epoch += 1
+        return {'loss': total.detach().cpu().numpy(), 'align_loss': float(align.detach()),
+                'align_region': parts["region"], 'align_pixel': parts["pixel"]}
+
+    def on_train_epoch_end(self, train_outputs: list):
+        super().on_train_epoch_end(train_outputs)
+        for key, out_key in (("align_losses", "align_loss"), ("align_region_losses", "align_region"),
+                             ("align_pixel_losses", "align_pixel")):
+            values = [o[out_key] for o in train_outputs]
+            if self.is_ddp:
+                import torch.distributed as dist
+                gathered = [None] * dist.get_world_size()
+                dist.all_gather_object(gathered, values)
+                values = [v for g in gathered for v in g]
+            self.logger.log(key, float(np.mean(values)), self.current_epoch)
+
+    def on_epoch_end(self):
+        self.print_to_log_file('align_loss', np.round(self.logger.get_value('align_losses', step=-1), decimals=4))
+        super().on_epoch_end()
+
+    def validation_step(self, batch: dict) -> dict:
+        with self.network_module.bind_text(self.text_lookup.batch(batch['keys'])):
+            return super().validation_step(batch)
+
+    def perform_actual_validation(self, save_probabilities: bool = False):
+        """nnU-Net's validation, with each case's own report bound before its sliding-window inference."""
+        if self.text_lookup is None:  # --val without training: initialize() was called by load_checkpoint
+            raise RuntimeError("TMCA trainer not initialized")
+        original = self.dataset_class
+        self.dataset_class = case_text_binding_dataset(original, self._bind_case_text)
+        try:
+            super().perform_actual_validation(save_probabilities)
+        finally:
+            self.dataset_class = original
+            self.network_module._bound_text = None
+
+    def _bind_case_text(self, case_id: str):
+        self.network_module._bound_text = self.text_lookup.single(case_id)

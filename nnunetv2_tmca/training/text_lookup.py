@@ -1,0 +1,38 @@
+"""Per-batch report lookup for the trainer: case ids -> token states on the training device.
+
+Holds the unique-text table once on the device; a batch gathers its rows by
+``batch['keys']`` (repeated keys simply gather the same row). ``group`` is the id of the
+normalised text (identical or near-identical reports share it): the positives of the
+contrastive loss. Text dropout replaces a row by the learned null text with probability p.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nnunetv2_tmca.reports import normalize_report, text_hash
+from nnunetv2_tmca.text.cache import TextEncodingTable
+
+
+class TextLookup:
+    def __init__(self, table: TextEncodingTable, reports: dict, device: torch.device):
+        self.table = table
+        text_of_hash = {text_hash(t): t for t in reports.values()}
+        groups: dict[str, int] = {}
+        row_group = [groups.setdefault(normalize_report(text_of_hash[h]), len(groups)) if h in text_of_hash else -1 - i
+                     for i, h in enumerate(table.hashes)]
+        self.num_groups = len(groups)
+        self.tokens = torch.from_numpy(table.tokens.astype(np.float32)).to(device)
+        self.mask = torch.from_numpy(table.mask).to(device)
+        self.row_group = torch.tensor(row_group, dtype=torch.long, device=device)
+        self.device = device
+
+    def batch(self, case_ids, dropout: float = 0.0, generator: torch.Generator | None = None) -> dict:
+        rows = torch.from_numpy(self.table.rows_for(list(case_ids))).to(self.device)
+        null = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
+        if dropout > 0:
+            null = torch.rand(len(rows), generator=generator).to(self.device) < dropout
+        return {"tokens": self.tokens[rows], "mask": self.mask[rows], "null": null, "group": self.row_group[rows]}
+
+    def single(self, case_id) -> dict:
+        return self.batch([case_id])

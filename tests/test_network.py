@@ -1,0 +1,120 @@
+"""TMCA network: identity at zero gates, text changes the output once gates open, gradients reach every new part."""
+import pytest
+import torch
+from dynamic_network_architectures.architectures.unet import PlainConvUNet, ResidualEncoderUNet
+from torch import nn
+
+from nnunetv2_tmca.model.config import TMCAConfig
+from nnunetv2_tmca.model.network import build_tmca_network
+
+
+def make_unet(cls, dim, stages=4, deep_supervision=True):
+    conv = nn.Conv2d if dim == 2 else nn.Conv3d
+    norm = nn.InstanceNorm2d if dim == 2 else nn.InstanceNorm3d
+    feats = [8 * 2 ** i for i in range(stages)]
+    common = dict(input_channels=1, n_stages=stages, features_per_stage=feats, conv_op=conv, kernel_sizes=3,
+                  strides=[1] + [2] * (stages - 1), num_classes=2, n_conv_per_stage_decoder=1, conv_bias=True,
+                  norm_op=norm, norm_op_kwargs={"eps": 1e-5, "affine": True}, nonlin=nn.LeakyReLU,
+                  nonlin_kwargs={"inplace": True}, deep_supervision=deep_supervision)
+    if cls is PlainConvUNet:
+        return PlainConvUNet(n_conv_per_stage=2, **common)
+    return ResidualEncoderUNet(n_blocks_per_stage=[1] * stages, **common)
+
+
+def random_text(b, length=7, dim=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.ones(b, length, dtype=torch.bool)
+    mask[0, 5:] = False
+    return {"tokens": torch.randn(b, length, dim, generator=g), "mask": mask}
+
+
+CONFIG = TMCAConfig(text_dim=32, model_dim=16, attention_dim=8, attention_heads=2, align_dim=8)
+
+
+@pytest.mark.parametrize("cls", [PlainConvUNet, ResidualEncoderUNet])
+@pytest.mark.parametrize("dim,stages", [(2, 4), (2, 3), (3, 3)])
+@pytest.mark.parametrize("deep_supervision", [True, False])
+def test_zero_gates_equal_planned_unet(cls, dim, stages, deep_supervision):
+    torch.manual_seed(0)
+    unet = make_unet(cls, dim, stages, deep_supervision).eval()
+    net = build_tmca_network(unet, CONFIG).eval()
+    # the U-Net part keeps nnU-Net's parameter names
+    unet_keys = set(unet.state_dict())
+    assert unet_keys <= set(net.state_dict())
+    x = torch.randn(2, 1, *([16] * dim))
+    with torch.no_grad():
+        ref = unet(x)
+        for text in (None, random_text(2)):
+            out = net(x, text=text)
+            refs, outs = (ref, out) if deep_supervision else ([ref], [out])
+            assert len(refs) == len(outs)
+            for r, o in zip(refs, outs):
+                assert r.shape == o.shape
+                assert torch.equal(r, o)
+
+
+def open_gates(net):
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("gate") or "to_gamma_beta" in name:
+                p.normal_(0, 0.5)
+
+
+def test_text_changes_output_once_gates_open_and_null_text_and_binding():
+    torch.manual_seed(0)
+    net = build_tmca_network(make_unet(PlainConvUNet, 2), CONFIG).eval()
+    open_gates(net)
+    net.decoder.deep_supervision = False
+    x = torch.randn(1, 1, 16, 16)
+    t1, t2 = random_text(1, seed=1), random_text(1, seed=2)
+    with torch.no_grad():
+        o1, o2, o_null = net(x, text=t1), net(x, text=t2), net(x)
+        assert not torch.allclose(o1, o2)
+        assert not torch.allclose(o1, o_null)
+        # null flag == no text at all
+        o_flag = net(x, text={**t1, "null": torch.tensor([True])})
+        assert torch.allclose(o_flag, o_null, atol=1e-5)
+        # bound text is used by forward(x) (nnU-Net's predictor), and expanded to the tile batch
+        with net.bind_text(t2):
+            assert torch.allclose(net(x), o2)
+            assert net(x.repeat(3, 1, 1, 1)).shape[0] == 3
+        assert torch.allclose(net(x), o_null)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_gradients_reach_every_new_parameter(dim):
+    torch.manual_seed(0)
+    net = build_tmca_network(make_unet(PlainConvUNet, dim, 3), CONFIG)
+    text = random_text(2)
+    text["null"] = torch.tensor([False, True])
+    seg, aux = net(torch.randn(2, 1, *([16] * dim)), text=text, return_alignment=True)
+    assert set(aux["stages"]) == set(net.align_stages)
+    loss = sum(o.square().mean() for o in seg) + sum(
+        a["logits"].mean() + a["pixel_emb"].sum() * 1e-3 + a["text_emb"].sum() for a in aux["stages"].values())
+    # first step: zero gates block gradients into attention/film internals, but the gates themselves get them
+    loss.backward()
+    for name, p in net.named_parameters():
+        if name.startswith(("text_adapter", "lgte", "heads")) and (name.endswith("gate") or "to_gamma_beta" in name
+                                                                   or name.startswith("heads")):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # once the gates are open, every new parameter receives gradient
+    net.zero_grad()
+    open_gates(net)
+    seg, aux = net(torch.randn(2, 1, *([16] * dim)), text=text, return_alignment=True)
+    loss = sum(o.square().mean() for o in seg) + sum(a["logits"].mean() for a in aux["stages"].values())
+    loss.backward()
+    for name, p in net.named_parameters():
+        if name.startswith(("text_adapter", "lgte", "heads")):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_stage_specs():
+    from nnunetv2_tmca.model.config import resolve_stages
+    assert resolve_stages("all_but_lowest", 4) == [1, 2, 3]
+    assert resolve_stages("highest", 4) == [3]
+    assert resolve_stages([-1, 0], 4) == [0, 3]
+    assert resolve_stages("none", 4) == []
+    with pytest.raises(ValueError):
+        resolve_stages([5], 4)
+    with pytest.raises(ValueError):
+        TMCAConfig.from_dict({"not_a_setting": 1})
