@@ -57,7 +57,7 @@ REPORT_AXES_2D = {"left_right": 1, "upper_lower": 0}
 MAX_IDS_SHOWN = 20
 
 __all__ = ["Case", "Problems", "ConversionError", "sanitize_case_id", "write_dataset", "build_splits",
-           "load_image", "load_mask", "list_image_files", "info", "warn"]
+           "load_image", "load_mask", "list_image_files", "list_lvit", "check_destination", "info", "warn"]
 
 
 class ConversionError(RuntimeError):
@@ -277,6 +277,18 @@ def _check_targets(folder_name: str, roots: Sequence[Optional[str]], raw_dir: st
         if os.path.exists(splits_file):
             raise ConversionError(f"{splits_file} already exists; nothing was changed. "
                                   f"Pass --overwrite (overwrite=True) to replace it.")
+
+
+def check_destination(dataset_id: int, name: str, overwrite: bool = False, raw_root: Optional[str] = None,
+                      preprocessed_root: Optional[str] = None) -> str:
+    """Fail early (before reading the source) if the target exists; returns the raw dataset folder path."""
+    raw_root = _root(raw_root, "nnUNet_raw")
+    pre_root = _root(preprocessed_root, "nnUNet_preprocessed")
+    folder_name = dataset_folder_name(dataset_id, name)
+    raw_dir = os.path.join(raw_root, folder_name)
+    _check_targets(folder_name, (raw_root, pre_root, _root(None, "nnUNet_results", required=False)), raw_dir,
+                   os.path.join(pre_root, folder_name, "splits_final.json"), overwrite)
+    return raw_dir
 
 
 def build_splits(train_ids: Sequence[str], val_ids: Sequence[str]):

@@ -18,6 +18,7 @@ import os
 from typing import List, Optional
 
 from nnunetv2_tmca.dataset_conversion.common import (
+    check_destination,
     SPLITS, Case, ConversionError, Problems, ids_text, info, list_image_files, sanitize_case_id, warn,
     write_dataset)
 
@@ -110,6 +111,7 @@ def convert_kvasir(source: str, dataset_id: int, layout: str = "medvlsm", name: 
         raise ConversionError(f"Source folder not found: {source}")
     if layout not in (None, "auto", "medvlsm"):
         raise ConversionError(f"Kvasir-SEG is only supported in the MedVLSM layout ('medvlsm'), not {layout!r}")
+    check_destination(dataset_id, name or DEFAULT_NAME, overwrite, raw_root, preprocessed_root)
     problems = Problems()
     cases = list_kvasir(source, prompt, problems)
     return write_dataset(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from nnunetv2_tmca.dataset_conversion.common import ConversionError, Problems, list_lvit, write_dataset
+from nnunetv2_tmca.dataset_conversion.common import (
+    ConversionError, Problems, check_destination, list_lvit, write_dataset)
 
 DEFAULT_NAME = "MoNuSeg"
 TARGET = "nucleus"
@@ -27,6 +28,7 @@ def convert_monuseg(source: str, dataset_id: int, layout: str = "lvit", name: Op
     source = os.path.abspath(os.fspath(source))
     if layout not in (None, "auto", "lvit"):
         raise ConversionError(f"MoNuSeg is only supported in the 'lvit' layout, not {layout!r}")
+    check_destination(dataset_id, name or DEFAULT_NAME, overwrite, raw_root, preprocessed_root)
     problems = Problems()
     cases = list_lvit(source, problems)
     return write_dataset(

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from nnunetv2_tmca.dataset_conversion.common import ConversionError, Problems, list_lvit, write_dataset
+from nnunetv2_tmca.dataset_conversion.common import (
+    ConversionError, Problems, check_destination, list_lvit, write_dataset)
 
 DEFAULT_NAME = "MosMedPlus"
 TARGET = "infection"
@@ -31,6 +32,7 @@ def convert_mosmed(source: str, dataset_id: int, layout: str = "lvit", name: Opt
     source = os.path.abspath(os.fspath(source))
     if layout not in (None, "auto", "lvit"):
         raise ConversionError(f"MosMedData+ is only supported in the 'lvit' layout, not {layout!r}")
+    check_destination(dataset_id, name or DEFAULT_NAME, overwrite, raw_root, preprocessed_root)
     problems = Problems()
     cases = list_lvit(source, problems)
     return write_dataset(

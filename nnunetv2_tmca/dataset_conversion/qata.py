@@ -22,6 +22,7 @@ from collections import Counter
 from typing import List, Optional
 
 from nnunetv2_tmca.dataset_conversion.common import (
+    check_destination,
     Case, ConversionError, Problems, SPLITS, ids_text, info, list_image_files, list_lvit,
     sanitize_case_id, warn, write_dataset)
 
@@ -126,6 +127,7 @@ def convert_qata(source: str, dataset_id: int, layout: str = "auto", name: Optio
     if not os.path.isdir(source):
         raise ConversionError(f"Source folder not found: {source}")
     layout = detect_layout(source) if layout in (None, "auto") else layout
+    check_destination(dataset_id, name or DEFAULT_NAME, overwrite, raw_root, preprocessed_root)
     problems = Problems()
     if layout == "prolearn":
         cases = list_prolearn(source, problems)

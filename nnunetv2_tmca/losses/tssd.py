@@ -38,7 +38,7 @@ def soft_contrastive(distance: torch.Tensor, positives: torch.Tensor, row_valid:
         lg = lg.masked_fill(~cols_ok[None, :], neg_inf)
         rows = rows_ok & (p.sum(1) > 0)
         if not rows.any():
-            return lg.sum() * 0
+            return distance.sum() * 0  # keeps the graph connected (DDP) without NaN
         q = p[rows] / p[rows].sum(1, keepdim=True)
         logp = F.log_softmax(lg[rows], dim=1).masked_fill(~cols_ok[None, :], 0)
         return -(q * logp).sum(1).mean()

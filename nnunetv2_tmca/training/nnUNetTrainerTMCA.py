@@ -108,7 +108,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         mirror_axes = text_safe_mirror_axes(
             mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
             len(self.configuration_manager.patch_size),
-            self.dataset_json['file_ending'].lower() in NaturalImage2DIO.supported_file_endings)
+            self.dataset_json['file_ending'].lower() in NaturalImage2DIO.supported_file_endings) or None
         self.inference_allowed_mirroring_axes = mirror_axes
         self.print_to_log_file(f"TMCA augmentation policy: mirror axes {mirror_axes}, rotation limited to "
                                f"+-{self.max_rotation_degrees} deg (report words must keep their meaning)")
@@ -182,7 +182,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
             self.optimizer.step()
         self._iteration_in_epoch += 1
-        return {'loss': total.detach().cpu().numpy(), 'align_loss': float(align.detach()),
+        # 'loss' stays nnU-Net's DC+CE so that progress.png compares with nnUNetTrainer; alignment is logged apart
+        return {'loss': loss.detach().cpu().numpy(), 'align_loss': float(align.detach()),
                 'align_region': parts["region"], 'align_pixel': parts["pixel"]}
 
     def on_train_epoch_end(self, train_outputs: list):
