@@ -336,9 +336,10 @@ def test_kvasir_jpeg_threshold_and_prompts(kvasir, roots, capsys):
     out = convert_kvasir(src, 502)
     for stem in names["train"] + names["val"]:
         lab = read(os.path.join(out, "labelsTr", f"{stem}.png"))
-        jpeg = np.array(Image.open(os.path.join(src, "masks", f"{stem}.jpg")).convert("L"))
-        assert len(np.unique(jpeg)) > 2  # JPEG noise really is there
-        np.testing.assert_array_equal(lab, (jpeg > 127).astype(np.uint8))
+        jpeg = np.array(Image.open(os.path.join(src, "masks", f"{stem}.jpg")))
+        assert jpeg.ndim == 3 and len(np.unique(jpeg)) > 2  # RGB JPEG, noise really is there
+        np.testing.assert_array_equal(lab, (jpeg.max(-1) > 127).astype(np.uint8))
+        np.testing.assert_array_equal(lab, (np.array(Image.fromarray(jpeg).convert("L")) > 127))
         assert read(os.path.join(out, "imagesTr", f"{stem}_0000.png")).shape == (S, S, 3)
     reports = load_json(os.path.join(out, "reports.json"))
     assert reports == {s: report(s) for s in names["train"] + names["val"]}  # p6 by default
@@ -369,6 +370,33 @@ def test_kvasir_listed_image_missing(kvasir, roots, capsys):
     _, err = assert_no_secret(capsys)
     assert "cjuB" in err
     assert sorted(load_json(os.path.join(out, "reports.json"))) == ["cjuA", "cjuC", "cjuD", "cjuE"]
+
+
+def test_mask_formats(tmp_path):
+    from nnunetv2_tmca.dataset_conversion.common import load_mask
+    m = mask255(1)
+    save((m > 0).astype(np.uint8), str(tmp_path / "m01.png"))  # already 0/1: kept
+    pal = Image.fromarray((m > 0).astype(np.uint8), mode="L").convert("P")
+    pal.putpalette([0, 0, 0, 128, 0, 0] + [0] * 762)  # VOC-style palette: index 1 is dark red
+    pal.save(tmp_path / "mpal.png")
+    red = np.zeros((S, S, 3), np.uint8)
+    red[..., 0] = m  # a red-on-black colour mask
+    save(red, str(tmp_path / "mred.png"))
+    for f in ("m01.png", "mpal.png", "mred.png"):
+        np.testing.assert_array_equal(load_mask(str(tmp_path / f)), (m > 0).astype(np.uint8))
+
+
+def test_size_mismatch_leaves_nothing_behind(prolearn, roots, capsys):
+    src, train, val = prolearn
+    raw, pre = roots
+    save(mask255(0)[:8], os.path.join(src, "masks", "covid_0001.png"))
+    with pytest.raises(ConversionError) as e:
+        convert_qata(src, 501, progress=False)
+    assert "sizes differ" in str(e.value) and "covid_0001 (image 16x16, mask 16x8)" in str(e.value)
+    assert os.listdir(raw) == [] and not os.path.exists(pre)
+    out = convert_qata(src, 501, skip_missing=True, progress=False)
+    assert "covid_0001" not in load_json(os.path.join(out, "reports.json"))
+    assert_no_secret(capsys)
 
 
 # ---------------------------------------------------------------- misc

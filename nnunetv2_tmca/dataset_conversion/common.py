@@ -189,13 +189,25 @@ def load_image(path: str, rgb: bool, stats: Optional[_Stats] = None) -> np.ndarr
 
 
 def load_mask(path: str, stats: Optional[_Stats] = None) -> np.ndarray:
-    """(H, W) uint8 0/1 mask. 0/1 masks are kept; anything else (0/255, JPEG noise) is ``> 127``."""
+    """(H, W) uint8 0/1 mask. 0/1 masks are kept; anything else (0/255, JPEG noise) is ``> 127``.
+
+    Colour masks: a pixel is foreground if any colour channel is > 127 (works for white and for
+    coloured masks; for grey JPEG masks it equals thresholding the grey value). Palette masks
+    whose indices are 0/1 are used as they are.
+    """
     with Image.open(path) as im:
         im.load()
-        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        if im.mode == "P":
+            idx = np.asarray(im)
+            if np.all(np.isin(np.unique(idx), (0, 1))):
+                return idx.astype(np.uint8)
+            im = im.convert("RGB")
+        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L"):
             arr = np.asarray(im)
+        elif im.mode in ("RGB", "RGBA", "CMYK", "YCbCr"):
+            arr = np.asarray(im.convert("RGB")).max(axis=-1)
         else:
-            arr = np.asarray(im if im.mode == "L" else im.convert("L"))
+            arr = np.asarray(im.convert("L"))
     values = np.unique(arr)
     if np.all(np.isin(values, (0, 1))):
         return arr.astype(np.uint8)

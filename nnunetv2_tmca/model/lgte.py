@@ -20,28 +20,30 @@ def _channel_view(v: torch.Tensor, ndim: int) -> torch.Tensor:
 
 
 class CrossModalAttention(nn.Module):
-    def __init__(self, channels: int, text_dim: int, attention_dim: int, heads: int):
+    """Pixels attend over tokens, computed channel-first (no (B, N, C) transposes of large maps)."""
+
+    def __init__(self, channels: int, text_dim: int, attention_dim: int, heads: int, conv_op=None):
         super().__init__()
+        conv_op = conv_op or (nn.Conv2d)
         attention_dim = max(heads, attention_dim // heads * heads)
-        self.heads = heads
-        self.norm = nn.GroupNorm(1, channels)
-        self.q = nn.Linear(channels, attention_dim, bias=False)
+        self.heads, self.head_dim = heads, attention_dim // heads
+        self.q = conv_op(channels, attention_dim, 1, 1, 0, bias=False)
         self.kv = nn.Linear(text_dim, 2 * attention_dim, bias=False)
-        self.out = nn.Linear(attention_dim, channels)
+        self.out = conv_op(attention_dim, channels, 1, 1, 0, bias=True)
         self.gate = nn.Parameter(torch.zeros(channels))
 
     def forward(self, feat: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, c = feat.shape[:2]
-        q = self.q(self.norm(feat).flatten(2).transpose(1, 2))  # (B, N, a)
-        k, v = self.kv(tokens).chunk(2, dim=-1)  # (B, L, a)
-
-        def split(x):
-            return x.reshape(b, x.shape[1], self.heads, -1).transpose(1, 2)
-
-        attn = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask[:, None, None, :])
-        attn = attn.transpose(1, 2).reshape(b, q.shape[1], -1)
-        out = self.out(attn).transpose(1, 2).reshape(feat.shape)
-        return feat + _channel_view(self.gate, feat.ndim) * out
+        b, h, dh = feat.shape[0], self.heads, self.head_dim
+        q = self.q(feat)
+        spatial = q.shape[2:]
+        q = q.reshape(b, h, dh, -1)  # (B, h, dh, N)
+        k, v = self.kv(tokens).reshape(b, tokens.shape[1], 2, h, dh).permute(2, 0, 3, 1, 4)  # (B, h, L, dh)
+        scores = torch.matmul(k, q) * dh ** -0.5  # (B, h, L, N)
+        scores = scores.masked_fill(~mask[:, None, :, None], torch.finfo(scores.dtype).min)
+        attn = scores.softmax(dim=2)
+        mixed = torch.matmul(v.transpose(2, 3), attn)  # (B, h, dh, N)
+        out = self.out(mixed.reshape(b, h * dh, *spatial))
+        return torch.addcmul(feat, _channel_view(self.gate, feat.ndim), out)
 
 
 class FiLM(nn.Module):
@@ -53,14 +55,15 @@ class FiLM(nn.Module):
 
     def forward(self, feat: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.to_gamma_beta(pooled).chunk(2, dim=-1)
-        return feat * (1 + _channel_view(gamma, feat.ndim)) + _channel_view(beta, feat.ndim)
+        return torch.addcmul(_channel_view(beta, feat.ndim), feat, _channel_view(1 + gamma, feat.ndim))
 
 
 class LGTEBlock(nn.Module):
     def __init__(self, channels: int, text_dim: int, attention_dim: int = 64, attention_heads: int = 4,
-                 use_cross_attention: bool = True, use_film: bool = True, use_target_map: bool = True):
+                 use_cross_attention: bool = True, use_film: bool = True, use_target_map: bool = True,
+                 conv_op=nn.Conv2d):
         super().__init__()
-        self.attention = CrossModalAttention(channels, text_dim, attention_dim, attention_heads) \
+        self.attention = CrossModalAttention(channels, text_dim, attention_dim, attention_heads, conv_op) \
             if use_cross_attention else None
         self.film = FiLM(channels, text_dim) if use_film else None
         self.target_gate = nn.Parameter(torch.zeros(channels)) if use_target_map else None
@@ -74,5 +77,5 @@ class LGTEBlock(nn.Module):
         aligned = head(feat, pooled) if head is not None else None
         if self.target_gate is not None and aligned is not None:
             target_map = torch.sigmoid(aligned["logits"])
-            feat = feat * (1 + _channel_view(self.target_gate, feat.ndim) * target_map)
+            feat = torch.addcmul(feat, feat, _channel_view(self.target_gate, feat.ndim) * target_map)
         return feat, aligned

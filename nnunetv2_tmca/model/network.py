@@ -45,7 +45,7 @@ class TMCANetwork(nn.Module):
                                         config.text_max_length)
         self.lgte = nn.ModuleDict({str(s): LGTEBlock(channels[s], d, config.attention_dim, config.attention_heads,
                                                      config.use_cross_attention, config.use_film,
-                                                     config.use_target_map) for s in self.lgte_stages})
+                                                     config.use_target_map, conv_op) for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
         self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op)
                                     for s in head_stages})
