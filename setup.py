@@ -61,6 +61,8 @@ setup(
             "nnUNetv2_tmca_make_synthetic=nnunetv2_tmca.dataset_conversion.synthetic:main",
             "nnUNetv2_tmca_convert=nnunetv2_tmca.dataset_conversion.convert:main",
             "nnUNetv2_tmca_evaluate=nnunetv2_tmca.evaluation.evaluate:main",
+            "nnUNetv2_predict_tmca=nnunetv2_tmca.inference.cli:main",
+            "nnUNetv2_predict_tmca_from_modelfolder=nnunetv2_tmca.inference.cli:main_modelfolder",
         ],
     },
 )

@@ -44,11 +44,11 @@ class MultiLevelAlignmentLoss(nn.Module):
             out, target = stage_outputs[s], stage_targets[s]
             valid_px = stage_pixel_valid.get(s) if stage_pixel_valid else None
             if self.mode == "global":
-                v, has_target = region_embeddings(out["pixel_emb"], torch.ones_like(target))
+                v, has_target = region_embeddings(out["pixel_emb"], torch.ones_like(target), out.get("pixel_inv_norm"))
                 group = self._row_ids(len(group_ids), group_ids.device)  # hard one-to-one targets
             else:
                 mask = target if valid_px is None else target * valid_px
-                v, has_target = region_embeddings(out["pixel_emb"], mask)
+                v, has_target = region_embeddings(out["pixel_emb"], mask, out.get("pixel_inv_norm"))
                 group = group_ids
             v_all, t_all, g_all, tgt_all, rep_all, _ = gather_rows(v, out["text_emb"], group, has_target & has_report,
                                                                     has_report)

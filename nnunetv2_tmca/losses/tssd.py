@@ -1,6 +1,7 @@
 """Target-sensitive semantic distance (TSSD) and the region-report contrastive term.
 
-Region embedding of case i at a stage: v_i = normalize(sum_x Y_i(x) P_i(x) / sum_x Y_i(x)),
+Region embedding of case i at a stage: v_i = normalize(sum_x Y_i(x) P^_i(x) / sum_x Y_i(x)),
+P^ the unit pixel embeddings,
 pooled inside the ground-truth target Y_i, not over the whole image.
 Distance to report j: d(i, j) = 1 - cos(v_i, t_j).
 Soft targets: q_ij = s_ij / sum_j s_ij, s_ij = 1 if reports i and j are the same text group
@@ -15,11 +16,18 @@ import torch
 from torch.nn import functional as F
 
 
-def region_embeddings(pixel_emb: torch.Tensor, target: torch.Tensor, eps: float = 1e-6):
-    """pixel_emb (B, e, *S), target (B, 1, *S) in {0,1} -> v (B, e) unit vectors, has_target (B,)."""
-    w = target.to(pixel_emb.dtype)
-    area = w.flatten(1).sum(1)
-    pooled = (pixel_emb * w).flatten(2).sum(2) / area.clamp_min(eps)[:, None]
+def region_embeddings(pixel_emb: torch.Tensor, target: torch.Tensor, inv_norm: torch.Tensor | None = None,
+                      eps: float = 1e-6):
+    """pixel_emb (B, e, *S), target (B, 1, *S) in {0,1} -> v (B, e) unit vectors, has_target (B,).
+
+    With ``inv_norm`` = 1 / ||pixel_emb|| per pixel (B, 1, *S) the pixels are unit-normalised on the fly.
+    """
+    b, e = pixel_emb.shape[:2]
+    w = target.to(pixel_emb.dtype).reshape(b, -1)
+    area = w.sum(1)
+    if inv_norm is not None:
+        w = w * inv_norm.reshape(b, -1).to(w.dtype)
+    pooled = torch.bmm(pixel_emb.reshape(b, e, -1), w[:, :, None])[:, :, 0] / area.clamp_min(eps)[:, None]
     return F.normalize(pooled, dim=1, eps=eps), area > 0
 
 

@@ -1,8 +1,10 @@
 """Projection of one decoder stage and of the report into the shared (aligned) space.
 
-P_s(x) = phi_s(F_s)(x) / ||.||,  t_s = psi_s(u) / ||.||,
-z_s(x) = kappa_s * cos(P_s(x), t_s) + b_s   (pixel-to-report logit; M_s = sigmoid(z_s)).
+P_s(x) = phi_s(F_s)(x),  t_s = psi_s(u) / ||psi_s(u)||,
+z_s(x) = kappa_s * <P_s(x), t_s> / ||P_s(x)|| + b_s   (pixel-to-report cosine logit; M_s = sigmoid(z_s)).
 phi_s is a 1x1 convolution, psi_s a linear layer; kappa_s (init 10) and b_s (init -5) are learned.
+The unit pixel embeddings P_s / ||P_s|| are never materialised at full resolution: the head returns
+the raw projection and 1 / ||P_s||, and the losses pool with those (same values, less memory traffic).
 """
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ class AlignmentHead(nn.Module):
         self.logit_bias = nn.Parameter(torch.tensor(-5.0))
 
     def forward(self, features: torch.Tensor, pooled_text: torch.Tensor) -> dict:
-        pixel = F.normalize(self.pixel_proj(features), dim=1)
+        pixel = self.pixel_proj(features)  # (B, e, *S)
+        b, e = pixel.shape[:2]
+        flat = pixel.reshape(b, e, -1)
+        inv_norm = torch.linalg.vector_norm(flat, dim=1, keepdim=True).clamp_min(1e-6).reciprocal()  # (B, 1, N)
         text = F.normalize(self.text_proj(pooled_text), dim=1)
-        text_b = text.reshape(*text.shape, *([1] * (pixel.ndim - 2)))
-        logits = self.logit_scale * (pixel * text_b).sum(1, keepdim=True) + self.logit_bias
-        return {"pixel_emb": pixel, "text_emb": text, "logits": logits}
+        cos = torch.bmm(text[:, None, :], flat) * inv_norm  # (B, 1, N)
+        logits = (self.logit_scale * cos + self.logit_bias).reshape(b, 1, *pixel.shape[2:])
+        return {"pixel_emb": pixel, "pixel_inv_norm": inv_norm.reshape(b, 1, *pixel.shape[2:]), "text_emb": text,
+                "logits": logits}

@@ -18,14 +18,15 @@ class TMCAConfig:
     model_dim: int = 128  # d of the text adapter
     adapter_layers: int = 1
     adapter_heads: int = 4
-    lgte_stages: object = "all_but_lowest"  # "all", "all_but_lowest", "none" or a list of ints
+    lgte_stages: object = "middle"  # see resolve_stages; "middle" = all but the lowest and the highest resolution
     use_cross_attention: bool = True
+    attention_stages: object = "middle"  # LGTE stages that also cross-attend
     use_film: bool = True
     use_target_map: bool = True
     attention_dim: int = 64
     attention_heads: int = 4
-    align_stages: object = "all_but_lowest"  # stages with an alignment head (target map and losses)
-    align_dim: int = 64
+    align_stages: object = "middle"  # stages with an alignment head (target map and losses)
+    align_dim: int = 32
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -42,13 +43,18 @@ class TMCAConfig:
 
 
 def resolve_stages(spec, num_stages: int) -> list[int]:
-    """Turn a stage spec into sorted decoder stage indices in [0, num_stages)."""
+    """Turn a stage spec into sorted decoder stage indices in [0, num_stages).
+
+    "all", "all_but_lowest", "middle" (all but lowest and highest), "highest", "lowest", "none" or ints.
+    """
     if spec in (None, "none"):
         return []
     if spec == "all":
         return list(range(num_stages))
     if spec == "all_but_lowest":
         return list(range(1, num_stages)) if num_stages > 1 else [0]
+    if spec == "middle":  # all but the lowest and the highest resolution
+        return list(range(1, num_stages - 1)) if num_stages > 2 else [num_stages - 1]
     if spec == "highest":
         return [num_stages - 1]
     if spec == "lowest":

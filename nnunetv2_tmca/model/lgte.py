@@ -4,9 +4,9 @@ Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pool
   1. cross-modal attention, pixels query tokens:  F <- F + g_a * W_o softmax(Q K^T / sqrt(a)) V,
      Q = W_q F, K = W_k U, V = W_v U;
   2. text-conditioned modulation (FiLM):          F <- F * (1 + gamma(u)) + beta(u);
-  3. target map as spatial attention:             F <- F * (1 + g_m * M),  M = sigmoid(z) from the
-     stage's AlignmentHead (the aligned space of the contrastive loss).
-g_a, gamma, beta and g_m start at zero, so an untrained block is the identity.
+  3. target map as spatial attention:             F <- F * (1 + alpha * M),  M = sigmoid(z) from the
+     stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar.
+g_a, gamma, beta and alpha start at zero, so an untrained block is the identity.
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class LGTEBlock(nn.Module):
         self.attention = CrossModalAttention(channels, text_dim, attention_dim, attention_heads, conv_op) \
             if use_cross_attention else None
         self.film = FiLM(channels, text_dim) if use_film else None
-        self.target_gate = nn.Parameter(torch.zeros(channels)) if use_target_map else None
+        self.target_gate = nn.Parameter(torch.zeros(())) if use_target_map else None
 
     def forward(self, feat, tokens, mask, pooled, head=None):
         """Returns the enhanced features and the alignment head's outputs (or None)."""
@@ -77,5 +77,5 @@ class LGTEBlock(nn.Module):
         aligned = head(feat, pooled) if head is not None else None
         if self.target_gate is not None and aligned is not None:
             target_map = torch.sigmoid(aligned["logits"])
-            feat = torch.addcmul(feat, feat, _channel_view(self.target_gate, feat.ndim) * target_map)
+            feat = feat * (1 + self.target_gate * target_map)
         return feat, aligned

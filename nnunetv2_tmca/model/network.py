@@ -13,6 +13,7 @@ predictor, which calls ``network(x)``).
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 
 import torch
@@ -22,6 +23,9 @@ from nnunetv2_tmca.model.alignment_head import AlignmentHead
 from nnunetv2_tmca.model.config import TMCAConfig, resolve_stages
 from nnunetv2_tmca.model.lgte import LGTEBlock
 from nnunetv2_tmca.model.text_adapter import TextAdapter
+
+
+NULL_TEXT = "null"  # bind this to predict on purpose with the learned null text (no warning)
 
 
 class TMCANetwork(nn.Module):
@@ -43,13 +47,19 @@ class TMCANetwork(nn.Module):
         d = config.model_dim
         self.text_adapter = TextAdapter(config.text_dim, d, config.adapter_layers, config.adapter_heads,
                                         config.text_max_length)
+        attention_stages = set(resolve_stages(config.attention_stages, n)) if config.use_cross_attention else set()
         self.lgte = nn.ModuleDict({str(s): LGTEBlock(channels[s], d, config.attention_dim, config.attention_heads,
-                                                     config.use_cross_attention, config.use_film,
+                                                     s in attention_stages, config.use_film,
                                                      config.use_target_map, conv_op) for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
         self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op)
                                     for s in head_stages})
         self._bound_text = None
+        self._warned_no_text = False
+
+    def set_bound_text(self, text):
+        """Text used by ``forward(x)`` calls without a text (nnU-Net's predictor); None unbinds."""
+        self._bound_text = text
 
     @contextmanager
     def bind_text(self, text: dict | None):
@@ -62,7 +72,12 @@ class TMCANetwork(nn.Module):
 
     def _text_for_batch(self, text, batch_size: int):
         text = text if text is not None else self._bound_text
-        if text is None:
+        if text is None and not self.training and not self._warned_no_text:
+            self._warned_no_text = True
+            warnings.warn("This TMCA network was called without a report: it predicts image-only with the learned "
+                          "null text. To use the reports, predict with nnUNetv2_predict_tmca --reports FILE (or "
+                          "nnUNetPredictorTMCA); --no_text there makes image-only prediction explicit.", stacklevel=3)
+        if text is None or (isinstance(text, str) and text == NULL_TEXT):
             return self.text_adapter(None, None, batch_size=batch_size)
         tokens, mask, null = text["tokens"], text["mask"], text.get("null")
         if tokens.shape[0] != batch_size:
