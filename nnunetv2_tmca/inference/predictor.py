@@ -142,10 +142,16 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         finally:
             self.tmca_network.set_bound_text(None)
 
-    def predict_from_files_sequential(self, *args, **kwargs):
+    def predict_from_files_sequential(self, list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
+                                      save_probabilities: bool = False, overwrite: bool = True,
+                                      folder_with_segs_from_prev_stage: str = None):
+        # same signature as nnU-Net's: it records its arguments by name
         self._sequential = True
         try:
-            return super().predict_from_files_sequential(*args, **kwargs)
+            return super().predict_from_files_sequential(list_of_lists_or_source_folder,
+                                                         output_folder_or_list_of_truncated_output_files,
+                                                         save_probabilities, overwrite,
+                                                         folder_with_segs_from_prev_stage)
         finally:
             self._sequential = False
             self.tmca_network.set_bound_text(None)
