@@ -1,6 +1,6 @@
 """Projection of one decoder stage and of the report into the shared (aligned) space.
 
-P_s(x) = phi_s(F_s)(x),  t_s = psi_s(u) / ||psi_s(u)||,
+P_s(x) = phi_s(F_s)(x) + W_p pos(x)  (pos: coordinate features, see position.py),  t_s = psi_s(u) / ||psi_s(u)||,
 z_s(x) = kappa_s * <P_s(x), t_s> / ||P_s(x)|| + b_s   (pixel-to-report cosine logit; M_s = sigmoid(z_s)).
 phi_s is a 1x1 convolution, psi_s a linear layer; kappa_s (init 10) and b_s (init -5) are learned.
 The unit pixel embeddings P_s / ||P_s|| are never materialised at full resolution: the head returns
@@ -12,17 +12,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nnunetv2_tmca.model.position import PositionProjection
+
 
 class AlignmentHead(nn.Module):
     def __init__(self, channels: int, text_dim: int, align_dim: int, conv_op):
         super().__init__()
         self.pixel_proj = conv_op(channels, align_dim, 1, 1, 0, bias=True)
+        self.pixel_position = PositionProjection(align_dim, 3 if conv_op is nn.Conv3d else 2, conv_op)
         self.text_proj = nn.Linear(text_dim, align_dim)
         self.logit_scale = nn.Parameter(torch.tensor(10.0))
         self.logit_bias = nn.Parameter(torch.tensor(-5.0))
 
     def forward(self, features: torch.Tensor, pooled_text: torch.Tensor) -> dict:
-        pixel = self.pixel_proj(features)  # (B, e, *S)
+        pixel = self.pixel_proj(features) + self.pixel_position(features)  # (B, e, *S)
         b, e = pixel.shape[:2]
         flat = pixel.reshape(b, e, -1)
         inv_norm = torch.linalg.vector_norm(flat, dim=1, keepdim=True).clamp_min(1e-6).reciprocal()  # (B, 1, N)

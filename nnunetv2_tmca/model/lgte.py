@@ -2,7 +2,7 @@
 
 Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pooled u (B, d):
   1. cross-modal attention, pixels query tokens:  F <- F + g_a * W_o softmax(Q K^T / sqrt(a)) V,
-     Q = W_q F, K = W_k U, V = W_v U;
+     Q = W_q F + W_p pos (coordinate features, see position.py), K = W_k U, V = W_v U;
   2. text-conditioned modulation (FiLM):          F <- F * (1 + gamma(u)) + beta(u);
   3. target map as spatial attention:             F <- F * (1 + alpha * M),  M = sigmoid(z) from the
      stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar.
@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from nnunetv2_tmca.model.position import PositionProjection
 
 
 def _channel_view(v: torch.Tensor, ndim: int) -> torch.Tensor:
@@ -28,13 +30,14 @@ class CrossModalAttention(nn.Module):
         attention_dim = max(heads, attention_dim // heads * heads)
         self.heads, self.head_dim = heads, attention_dim // heads
         self.q = conv_op(channels, attention_dim, 1, 1, 0, bias=False)
+        self.q_position = PositionProjection(attention_dim, 3 if conv_op is nn.Conv3d else 2, conv_op)
         self.kv = nn.Linear(text_dim, 2 * attention_dim, bias=False)
         self.out = conv_op(attention_dim, channels, 1, 1, 0, bias=True)
         self.gate = nn.Parameter(torch.zeros(channels))
 
     def forward(self, feat: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, h, dh = feat.shape[0], self.heads, self.head_dim
-        q = self.q(feat)
+        q = self.q(feat) + self.q_position(feat)
         spatial = q.shape[2:]
         q = q.reshape(b, h, dh, -1)  # (B, h, dh, N)
         k, v = self.kv(tokens).reshape(b, tokens.shape[1], 2, h, dh).permute(2, 0, 3, 1, 4)  # (B, h, L, dh)

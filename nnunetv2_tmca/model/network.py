@@ -92,7 +92,7 @@ class TMCANetwork(nn.Module):
         tokens, mask, pooled = self._text_for_batch(text, x.shape[0])
         dec = self.decoder
         lres = skips[-1]
-        seg_outputs, aligned = [], {}
+        seg_outputs, aligned, maps = [], {}, {}
         last = len(dec.stages) - 1
         for s in range(len(dec.stages)):
             feat = dec.transpconvs[s](lres)
@@ -103,8 +103,10 @@ class TMCANetwork(nn.Module):
                 feat, out = self.lgte[key](feat, tokens, mask, pooled, head)
             else:
                 out = head(feat, pooled) if head is not None and return_alignment else None
-            if out is not None and s in self.align_stages:
-                aligned[s] = out
+            if out is not None:
+                maps[s] = out["logits"]
+                if s in self.align_stages:
+                    aligned[s] = out
             if dec.deep_supervision:
                 seg_outputs.append(dec.seg_layers[s](feat))
             elif s == last:
@@ -113,7 +115,7 @@ class TMCANetwork(nn.Module):
         seg_outputs = seg_outputs[::-1]
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
-            return seg, {"stages": aligned, "num_stages": len(dec.stages)}
+            return seg, {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
         return seg
 
     def compute_conv_feature_map_size(self, input_size):
