@@ -63,6 +63,8 @@ setup(
             "nnUNetv2_tmca_evaluate=nnunetv2_tmca.evaluation.evaluate:main",
             "nnUNetv2_predict_tmca=nnunetv2_tmca.inference.cli:main",
             "nnUNetv2_predict_tmca_from_modelfolder=nnunetv2_tmca.inference.cli:main_modelfolder",
+            "nnUNetv2_tmca_visualize=nnunetv2_tmca.inference.visualize:main",
+            "nnUNetv2_tmca_demo=nnunetv2_tmca.demo:main",
         ],
     },
 )

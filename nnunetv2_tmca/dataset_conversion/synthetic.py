@@ -28,7 +28,6 @@ stream ``default_rng([seed, split, i])``, so it does not depend on how many
 cases the other split has.
 """
 import argparse
-import json
 import os
 import re
 import shutil
@@ -38,13 +37,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from nnunetv2_tmca.reports import REPORTS_FILENAME, atomic_write_json
+
 SIDES = ("left", "right")
 ZONES = ("upper", "middle", "lower")
 CELLS = tuple((s, z) for z in ZONES for s in SIDES)  # 6 cells
 
 TRAIN_PREFIX = "synth_"
 TEST_PREFIX = "synthts_"
-REPORTS_FILENAME = "reports.json"
 
 # ----------------------------------------------------------------------------- vocabulary
 NOUNS = {  # singular, plural
@@ -341,22 +341,6 @@ def _write_case(image: np.ndarray, mask: np.ndarray, image_file: str, label_file
             sitk.WriteImage(itk, fname, True)
 
 
-def _write_json_atomic(obj, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _tmca_info(dim: int) -> dict:
     if dim == 2:
         axes = {"left_right": 1, "upper_lower": 0}
@@ -436,7 +420,7 @@ def make_synthetic_dataset(raw_root: str, dataset_id: int = 990, name: str = "TM
                               license="CC0 (synthetic data)",
                               converted_by="nnunetv2_tmca.dataset_conversion.synthetic",
                               numTest=num_test, tmca=_tmca_info(dim))
-        _write_json_atomic(reports, os.path.join(tmp, REPORTS_FILENAME))
+        atomic_write_json(reports, os.path.join(tmp, REPORTS_FILENAME))
 
         if os.path.exists(folder):
             if os.path.isdir(folder) and not os.path.islink(folder):

@@ -37,6 +37,11 @@ class DebugBudget(BudgetMixin):
     budget_epochs, budget_iterations, budget_val_iterations, budget_batch_size = 2, 5, 2, 4
 
 
+class DemoBudget(BudgetMixin):
+    """10 epochs x 20 iterations (200), batch 12: nnUNetv2_tmca_demo on 48x48 images, about a minute each."""
+    budget_epochs, budget_iterations, budget_val_iterations, budget_batch_size = 10, 20, 2, 12
+
+
 class SynthBudget(BudgetMixin):
     """20 epochs x 50 iterations (1,000), batch 12: the synthetic report-guided benchmark."""
     budget_epochs, budget_iterations, budget_val_iterations, budget_batch_size = 20, 50, 5, 12
@@ -52,6 +57,14 @@ class nnUNetTrainer_debug(DebugBudget, nnUNetTrainer):
 
 
 class nnUNetTrainerTMCA_debug(DebugBudget, nnUNetTrainerTMCA):
+    pass
+
+
+class nnUNetTrainer_demo(DemoBudget, nnUNetTrainer):
+    pass
+
+
+class nnUNetTrainerTMCA_demo(DemoBudget, nnUNetTrainerTMCA):
     pass
 
 

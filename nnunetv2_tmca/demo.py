@@ -1,0 +1,122 @@
+"""``nnUNetv2_tmca_demo``: the whole product on a synthetic report-guided dataset, on the CPU, in minutes.
+
+In a folder of its own (a temporary one unless ``--out``), with the nnU-Net path variables set
+for it: make the dataset (several look-alike lesions per image; the report says which are the
+target), run the stock ``nnUNetv2_plan_and_preprocess`` and ``nnUNetv2_train -tr
+nnUNetTrainerTMCA_demo`` plus the image-only ``nnUNetTrainer_demo`` at the same budget, predict the
+held-out cases with true, shuffled and no reports, evaluate, print one table and write overlays.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+DEMO_ID = 999
+
+
+def _step(msg: str):
+    print(f"\n[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _run(cmd, env, log_file):
+    with open(log_file, "a") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n")
+        log.flush()
+        p = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise SystemExit(f"nnUNetv2_tmca_demo: '{' '.join(cmd)}' failed; see {log_file}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=None, help="keep everything in this folder (default: a temporary one)")
+    p.add_argument("--num_train", type=int, default=100)
+    p.add_argument("--num_test", type=int, default=24)
+    p.add_argument("--size", type=int, default=48, help="image size (pixels)")
+    p.add_argument("--trainer", default="nnUNetTrainerTMCA_demo")
+    p.add_argument("--baseline", default="nnUNetTrainer_demo")
+    p.add_argument("-device", default="cpu")
+    args = p.parse_args(argv)
+
+    out = os.path.abspath(args.out) if args.out else tempfile.mkdtemp(prefix="nnunetv2_tmca_demo_")
+    os.makedirs(out, exist_ok=True)
+    env = dict(os.environ, nnUNet_raw=os.path.join(out, "nnUNet_raw"),
+               nnUNet_preprocessed=os.path.join(out, "nnUNet_preprocessed"),
+               nnUNet_results=os.path.join(out, "nnUNet_results"), nnUNet_def_n_proc="1", MPLBACKEND="Agg")
+    env.pop("nnUNet_n_proc_DA", None)
+    train_env = dict(env, nnUNet_n_proc_DA="0")
+    log = os.path.join(out, "demo_log.txt")
+    start = time.time()
+    print(f"nnUNetv2_tmca demo in {out} (commands and their output: {log})")
+
+    from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
+    from nnunetv2_tmca.evaluation.controls import shuffle_reports
+    from nnunetv2_tmca.evaluation.evaluate import compare_runs, evaluate_folders
+    from nnunetv2_tmca.reports import atomic_write_json, load_reports
+
+    _step(f"1/6 synthetic report-guided dataset: {args.num_train} training + {args.num_test} test images "
+          f"({args.size}x{args.size}, 4-5 look-alike lesions each; the report names the targets)")
+    raw = os.path.join(env["nnUNet_raw"], f"Dataset{DEMO_ID}_TMCASynthetic")
+    if not os.path.isdir(raw):
+        raw = make_synthetic_dataset(env["nnUNet_raw"], DEMO_ID, num_train=args.num_train, num_test=args.num_test,
+                                     size=args.size, seed=7)
+    _step("2/6 nnUNetv2_plan_and_preprocess (stock nnU-Net)")
+    _run(["nnUNetv2_plan_and_preprocess", "-d", str(DEMO_ID), "-c", "2d", "-np", "1", "-npfp", "1"], env, log)
+
+    for i, trainer in enumerate((args.trainer, args.baseline)):
+        _step(f"3/6 nnUNetv2_train {DEMO_ID} 2d 0 -tr {trainer} ({'with reports' if i == 0 else 'image only'})")
+        _run(["nnUNetv2_train", str(DEMO_ID), "2d", "0", "-tr", trainer, "-device", args.device], train_env, log)
+
+    reports = load_reports(os.path.join(raw, "reports.json"))
+    test_ids = sorted(f[:-len("_0000.png")] for f in os.listdir(os.path.join(raw, "imagesTs")))
+    shuffled = os.path.join(out, "reports_shuffled.json")
+    atomic_write_json(shuffle_reports({c: reports[c] for c in test_ids}, seed=0), shuffled)
+    pred = os.path.join(out, "predictions")
+    common = ["-i", os.path.join(raw, "imagesTs"), "-d", str(DEMO_ID), "-c", "2d", "-f", "0", "-device", args.device,
+              "-npp", "0", "-nps", "0", "--disable_progress_bar"]
+    runs = {"TMCA, true reports": ["nnUNetv2_predict_tmca", "-tr", args.trainer, "-o", os.path.join(pred, "true")],
+            "TMCA, shuffled reports": ["nnUNetv2_predict_tmca", "-tr", args.trainer, "--reports", shuffled,
+                                       "-o", os.path.join(pred, "shuffled")],
+            "TMCA, no report": ["nnUNetv2_predict_tmca", "-tr", args.trainer, "--no_text",
+                                "-o", os.path.join(pred, "no_text")],
+            "nnUNetTrainer (image only)": ["nnUNetv2_predict", "-tr", args.baseline, "-o", os.path.join(pred, "image_only")]}
+    _step("4/6 predicting the held-out test images: true, shuffled and no reports; image-only baseline")
+    for name, cmd in runs.items():
+        _run(cmd + common, env, log)
+
+    _step("5/6 nnUNetv2_tmca_evaluate against labelsTs")
+    summaries = {name: evaluate_folders(os.path.join(raw, "labelsTs"), cmd[cmd.index("-o") + 1])
+                 for name, cmd in runs.items()}
+    table = compare_runs(summaries)
+
+    _step("6/6 overlays of prediction, reference and the report-to-pixel target maps")
+    from nnunetv2_tmca.inference.visualize import main as visualize
+    pictures = os.path.join(out, "overlays")
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        visualize(["-i", os.path.join(raw, "imagesTs"), "-o", pictures, "-d", str(DEMO_ID), "-c", "2d", "-tr",
+                   args.trainer, "-f", "0", "--labels", os.path.join(raw, "labelsTs"), "--cases", *test_ids[:3],
+                   "-device", args.device])
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    print(f"\nDice and IoU on {len(test_ids)} held-out synthetic cases (per-image mean and pooled global):\n")
+    print(table)
+    print(f"\nOverlays: {', '.join(sorted(os.path.join(pictures, f) for f in os.listdir(pictures)))}")
+    print(f"Everything is in {out}; total time {time.time() - start:.0f} s.")
+    with open(os.path.join(out, "demo_table.md"), "w") as f:
+        f.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
