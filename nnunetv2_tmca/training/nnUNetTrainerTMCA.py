@@ -42,6 +42,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     align_tau: float = 0.1
     align_region_weight: float = 1.0
     align_pixel_weight: float = 1.0
+    text_lr_scale: float = 1.0  # learning-rate factor of the new modules (adapter, LGTE, heads)
     # --- augmentation policy ---
     max_rotation_degrees: float = 15.0
 
@@ -79,7 +80,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
     @property
     def network_module(self) -> TMCANetwork:
-        mod = self.network.module if self.is_ddp else self.network
+        mod = self.network
+        if isinstance(mod, torch.nn.parallel.DistributedDataParallel):
+            mod = mod.module
         return getattr(mod, "_orig_mod", mod)
 
     @staticmethod
@@ -91,6 +94,13 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                       num_input_channels, num_output_channels, allow_init=True,
                                       deep_supervision=enable_deep_supervision)
         return build_tmca_network(unet, configuration_manager.configuration.get('tmca'))
+
+    def configure_optimizers(self):
+        if self.text_lr_scale == 1.0:
+            return super().configure_optimizers()
+        from nnunetv2_tmca.training.optimization import sgd_with_text_groups
+        return sgd_with_text_groups(self.network, list(self.network_module.text_parameters()), self.initial_lr,
+                                    self.weight_decay, self.text_lr_scale, self.num_epochs)
 
     def _build_alignment_loss(self):
         stages = self.network_module.align_stages
