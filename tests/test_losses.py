@@ -107,3 +107,16 @@ def test_pixel_loss_decreases_when_aligned_and_respects_ignore():
     half_bad = good.clone()
     half_bad[..., 2:, :] = 8  # wrong, but ignored
     assert pixel_alignment_loss(half_bad, target, valid, ignore) < 0.01
+
+
+def test_pixel_loss_mines_look_alike_background():
+    """A distractor the report does not name weighs more than its share of the background."""
+    target = torch.zeros(1, 1, 16, 16)
+    target[..., 2:4, 2:4] = 1
+    clean = (target * 2 - 1) * 6
+    distractor = clean.clone()
+    distractor[..., 10:12, 10:12] = 6  # looks like the target, but is background
+    valid = torch.ones(1, dtype=torch.bool)
+    plain_gap = 0.5 * 4 * 6.0 / (256 - 4)  # what a plain background mean would add for the distractor
+    gap = float(pixel_alignment_loss(distractor, target, valid) - pixel_alignment_loss(clean, target, valid))
+    assert gap > 5 * plain_gap

@@ -27,6 +27,7 @@ class TMCAConfig:
     attention_heads: int = 4
     align_stages: object = "middle"  # stages with an alignment head (target map and losses)
     align_dim: int = 32
+    fuse_target_logits: bool = True  # final logits += beta * target-map logit of the finest aligned stage
     extra: dict = field(default_factory=dict)
 
     @classmethod

@@ -6,7 +6,9 @@ Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pool
   2. text-conditioned modulation (FiLM):          F <- F * (1 + gamma(u)) + beta(u);
   3. target map as spatial attention:             F <- F * (1 + alpha * M),  M = sigmoid(z) from the
      stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar.
-g_a, gamma, beta and alpha start at zero, so an untrained block is the identity.
+g_a, gamma, beta and alpha start at zero, so an untrained block is the identity. The ungated
+attention output also feeds the target-map logit (see AlignmentHead), so the pixel term trains
+the attention directly instead of only through the gate g_a.
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class CrossModalAttention(nn.Module):
         attn = scores.softmax(dim=2)
         mixed = torch.matmul(v.transpose(2, 3), attn)  # (B, h, dh, N)
         out = self.out(mixed.reshape(b, h * dh, *spatial))
-        return torch.addcmul(feat, _channel_view(self.gate, feat.ndim), out)
+        return torch.addcmul(feat, _channel_view(self.gate, feat.ndim), out), out
 
 
 class FiLM(nn.Module):
@@ -73,11 +75,12 @@ class LGTEBlock(nn.Module):
 
     def forward(self, feat, tokens, mask, pooled, head=None):
         """Returns the enhanced features and the alignment head's outputs (or None)."""
+        attended = None
         if self.attention is not None:
-            feat = self.attention(feat, tokens, mask)
+            feat, attended = self.attention(feat, tokens, mask)
         if self.film is not None:
             feat = self.film(feat, pooled)
-        aligned = head(feat, pooled) if head is not None else None
+        aligned = head(feat, pooled, attended) if head is not None else None
         if self.target_gate is not None and aligned is not None:
             target_map = torch.sigmoid(aligned["logits"])
             feat = feat * (1 + self.target_gate * target_map)

@@ -47,13 +47,17 @@ class TMCANetwork(nn.Module):
         d = config.model_dim
         self.text_adapter = TextAdapter(config.text_dim, d, config.adapter_layers, config.adapter_heads,
                                         config.text_max_length)
-        attention_stages = set(resolve_stages(config.attention_stages, n)) if config.use_cross_attention else set()
+        attention_stages = set(resolve_stages(config.attention_stages, n)) & set(self.lgte_stages) \
+            if config.use_cross_attention else set()
         self.lgte = nn.ModuleDict({str(s): LGTEBlock(channels[s], d, config.attention_dim, config.attention_heads,
                                                      s in attention_stages, config.use_film,
                                                      config.use_target_map, conv_op) for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
-        self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op)
+        self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op,
+                                                          attention_readout=s in attention_stages)
                                     for s in head_stages})
+        # target-informed output fusion: final logits += beta * z of the finest head (beta starts at 0)
+        self.output_fusion = nn.Parameter(torch.zeros(())) if config.fuse_target_logits and head_stages else None
         self._bound_text = None
         self._warned_no_text = False
 
@@ -102,7 +106,8 @@ class TMCANetwork(nn.Module):
             if key in self.lgte:
                 feat, out = self.lgte[key](feat, tokens, mask, pooled, head)
             else:
-                out = head(feat, pooled) if head is not None and return_alignment else None
+                out = head(feat, pooled) if head is not None and (return_alignment or self.output_fusion is not None) \
+                    else None
             if out is not None:
                 maps[s] = out["logits"]
                 if s in self.align_stages:
@@ -113,10 +118,19 @@ class TMCANetwork(nn.Module):
                 seg_outputs.append(dec.seg_layers[-1](feat))
             lres = feat
         seg_outputs = seg_outputs[::-1]
+        if self.output_fusion is not None and maps:
+            seg_outputs = [self._fuse(o, maps[max(maps)]) for o in seg_outputs]
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
             return seg, {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
         return seg
+
+    def _fuse(self, logits: torch.Tensor, target_logit: torch.Tensor) -> torch.Tensor:
+        """Add beta * z (resized) to the foreground channels: the report can veto look-alikes at full resolution."""
+        z = nn.functional.interpolate(target_logit, size=logits.shape[2:], mode="bilinear" if logits.ndim == 4
+                                      else "trilinear", align_corners=False)
+        fg = logits[:, 1:] + self.output_fusion * z
+        return torch.cat((logits[:, :1], fg), 1)
 
     def compute_conv_feature_map_size(self, input_size):
         return self.encoder.compute_conv_feature_map_size(input_size) + \
