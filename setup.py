@@ -37,7 +37,6 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["nnunetv2_tmca", "nnunetv2_tmca.*"]),
-    package_data={"nnunetv2_tmca": ["resources/*.json"]},
     install_requires=[
         "nnunetv2>=2.8",
         "torch",

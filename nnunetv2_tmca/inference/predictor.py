@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections import deque
 
+import numpy as np
 import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
@@ -99,7 +100,9 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         enc = self._text_encoder().encode([t for _, t in new], progress=self.allow_tqdm and len(new) > 32)
         for i, (h, _) in enumerate(new):
             n = int(enc.mask[i].sum())
-            self._encoded[h] = {"tokens": torch.from_numpy(enc.tokens[i:i + 1, :n]).to(self.device),
+            # float16 round trip: the training cache stores float16 token states
+            tokens = enc.tokens[i:i + 1, :n].astype(np.float16).astype(np.float32)
+            self._encoded[h] = {"tokens": torch.from_numpy(tokens).to(self.device),
                                 "mask": torch.from_numpy(enc.mask[i:i + 1, :n]).to(self.device)}
 
     def text_for_report(self, report: str | None):

@@ -8,7 +8,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Encode the reports.json of an nnU-Net raw dataset with a frozen text encoder and cache the "
                     "token states in $nnUNet_preprocessed/DatasetXXX/tmca_text_cache/. nnUNetTrainerTMCA does "
-                    "this itself when the cache is missing; run it ahead of training to choose the encoder.")
+                    "this itself when its cache is missing; running it ahead of training (e.g. before multi-GPU "
+                    "training) saves that step. The trainer uses the encoder named by its class attribute "
+                    "text_encoder, else $nnUNet_tmca_text_encoder, else the bundled MiniLM: pass the same one here.")
     parser.add_argument("-d", dest="dataset", nargs="+", required=True, help="dataset name(s) or id(s)")
     parser.add_argument("--text_encoder", default=None,
                         help=f"Hugging Face model id or local folder; default: ${ENV_TEXT_ENCODER} or the bundled "
