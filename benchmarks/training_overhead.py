@@ -2,20 +2,16 @@
 
 Both trainers are built on the same preprocessed dataset and plans, fed the same batches
 (drawn once from nnU-Net's own data loader), and timed in alternating blocks in one process,
-so that machine noise hits both alike. Peak memory: on CUDA torch's peak allocation per
-trainer; on the CPU the peak resident memory of a child process per trainer (minus the
-process's resident memory just before the first step).
+so that machine noise hits both alike. Memory: on CUDA torch's peak allocation during a step;
+on the CPU (no allocator statistics) the bytes autograd saves for backward plus parameters,
+gradients and optimizer state, which is what a step's peak is made of.
 
     python benchmarks/training_overhead.py -d 990 -c 2d --batch_size 12 --iterations 20
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -60,30 +56,30 @@ def draw_batches(trainer, n):
     return [next(trainer.dataloader_train) for _ in range(n)]
 
 
-def memory_child(args):
-    """Runs in a child process: peak memory of one trainer over a few steps, printed as JSON."""
-    trainer = make_trainer(args.trainer, args.dataset, args.configuration, args.device, args.batch_size)
-    batches = draw_batches(trainer, 3)
-    trainer.train_step(batches[0])
-    if args.device.startswith("cuda"):
+def step_memory(trainer, batch, device) -> int:
+    """Bytes of one training step's memory: on CUDA torch's peak allocation during the step; on the CPU
+    the tensors autograd saves for backward (activations) plus parameters, gradients and optimizer state."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    else:
-        base = _rss_now()
-    for b in batches:
-        trainer.train_step(b)
-    if args.device.startswith("cuda"):
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    print(json.dumps({"peak_bytes": int(max(peak, 0)), "peak_abs": int(resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss * 1024) if not args.device.startswith("cuda") else
-        int(torch.cuda.max_memory_allocated())}))
+        trainer.train_step(batch)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    saved = {}
 
+    def pack(t):
+        if isinstance(t, torch.Tensor):
+            key = (t.untyped_storage().data_ptr(), t.dtype)
+            saved[key] = max(saved.get(key, 0), t.untyped_storage().nbytes())
+        return t
 
-def _rss_now():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        trainer.train_step(batch)
+    params = sum(p.numel() * p.element_size() for p in trainer.network.parameters())
+    state = sum(v.numel() * v.element_size() for st in trainer.optimizer.state.values() for v in st.values()
+                if isinstance(v, torch.Tensor))
+    return sum(saved.values()) + 2 * params + state
 
 
 def main():
@@ -96,10 +92,7 @@ def main():
     p.add_argument("--iterations", type=int, default=20, help="timed iterations per block")
     p.add_argument("--rounds", type=int, default=3, help="alternating blocks per trainer")
     p.add_argument("-device", dest="device", default="cpu")
-    p.add_argument("--memory_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.memory_child:
-        return memory_child(args)
 
     torch.manual_seed(0)
     base = make_trainer(args.baseline, args.dataset, args.configuration, args.device, args.batch_size)
@@ -113,26 +106,21 @@ def main():
             times[name].append(time_steps(t, batches, args.device))
     t_base, t_tmca = np.median(times[args.baseline]), np.median(times[args.trainer])
 
-    mem = {}
-    for name in (args.baseline, args.trainer):
-        cmd = [sys.executable, __file__, "-d", str(args.dataset), "-c", args.configuration, "--trainer", name,
-               "--batch_size", str(args.batch_size), "-device", args.device, "--memory_child"]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        mem[name] = json.loads(out)
-    m_base, m_tmca = mem[args.baseline]["peak_bytes"], mem[args.trainer]["peak_bytes"]
-    a_base, a_tmca = mem[args.baseline]["peak_abs"], mem[args.trainer]["peak_abs"]
+    m_base, m_tmca = step_memory(base, batches[0], args.device), step_memory(tmca, batches[0], args.device)
 
     n_params = {n: sum(p.numel() for p in t.network.parameters()) for n, t in ((args.baseline, base),
                                                                                 (args.trainer, tmca))}
     patch = base.configuration_manager.patch_size
     print(f"\nDataset {args.dataset}, configuration {args.configuration}, patch {patch}, batch {args.batch_size}, "
           f"device {args.device}, {args.rounds} alternating rounds x {args.iterations} iterations\n")
-    print("| trainer | s / iteration (median of rounds) | peak memory of a step (MB) | peak total (MB) | parameters |")
-    print("|---|---|---|---|---|")
-    for name, t, m, a in ((args.baseline, t_base, m_base, a_base), (args.trainer, t_tmca, m_tmca, a_tmca)):
-        print(f"| {name} | {t:.3f} | {m / 2**20:.0f} | {a / 2**20:.0f} | {n_params[name] / 1e6:.2f} M |")
-    print(f"| **ratio** | **{t_tmca / t_base:.3f}** | **{m_tmca / max(m_base, 1):.3f}** | "
-          f"**{a_tmca / max(a_base, 1):.3f}** | {n_params[args.trainer] / n_params[args.baseline]:.3f} |")
+    mem_label = "peak allocated in a step (MB)" if args.device.startswith("cuda") else \
+        "saved activations + params, grads, optimizer state (MB)"
+    print(f"| trainer | s / iteration (median of rounds) | {mem_label} | parameters |")
+    print("|---|---|---|---|")
+    for name, t, m in ((args.baseline, t_base, m_base), (args.trainer, t_tmca, m_tmca)):
+        print(f"| {name} | {t:.3f} | {m / 2**20:.0f} | {n_params[name] / 1e6:.2f} M |")
+    print(f"| **TMCA / nnU-Net** | **{t_tmca / t_base:.3f}** | **{m_tmca / max(m_base, 1):.3f}** | "
+          f"{n_params[args.trainer] / n_params[args.baseline]:.3f} |")
 
 
 if __name__ == "__main__":

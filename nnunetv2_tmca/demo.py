@@ -9,11 +9,8 @@ held-out cases with true, shuffled and no reports, evaluate, print one table and
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -33,6 +30,95 @@ def _run(cmd, env, log_file):
         raise SystemExit(f"nnUNetv2_tmca_demo: '{' '.join(cmd)}' failed; see {log_file}")
 
 
+def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num_test: int, size: int,
+                   dataset_id: int = DEMO_ID, device: str = "cpu", seed: int = 7, overlays: int = 3,
+                   dim: int = 2) -> str:
+    """Dataset -> plan -> train each trainer (+ image-only baseline) -> predict true/shuffled/no reports ->
+    evaluate -> markdown table (returned and written to out/table.md). Used by the demo and the benchmark."""
+    out = os.path.abspath(out)
+    os.makedirs(out, exist_ok=True)
+    env = dict(os.environ, nnUNet_raw=os.path.join(out, "nnUNet_raw"),
+               nnUNet_preprocessed=os.path.join(out, "nnUNet_preprocessed"),
+               nnUNet_results=os.path.join(out, "nnUNet_results"), nnUNet_def_n_proc="1", MPLBACKEND="Agg")
+    env.pop("nnUNet_n_proc_DA", None)
+    train_env = dict(env, nnUNet_n_proc_DA="0")
+    log = os.path.join(out, "log.txt")
+    start = time.time()
+    print(f"Working in {out} (commands and their output: {log})")
+
+    from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
+    from nnunetv2_tmca.evaluation.controls import shuffle_reports
+    from nnunetv2_tmca.evaluation.evaluate import compare_runs, evaluate_folders
+    from nnunetv2_tmca.reports import atomic_write_json, load_reports
+
+    config = "2d" if dim == 2 else "3d_fullres"
+    ending = ".png" if dim == 2 else ".nii.gz"
+    _step(f"1/6 synthetic report-guided dataset: {num_train} training + {num_test} test images ({size} px, "
+          f"{dim}D, 4-5 look-alike lesions each; the report names the targets)")
+    raw = os.path.join(env["nnUNet_raw"], f"Dataset{dataset_id}_TMCASynthetic")
+    if not os.path.isdir(raw):
+        raw = make_synthetic_dataset(env["nnUNet_raw"], dataset_id, num_train=num_train, num_test=num_test,
+                                     size=size, dim=dim, seed=seed)
+    _step("2/6 nnUNetv2_plan_and_preprocess (stock nnU-Net)")
+    _run(["nnUNetv2_plan_and_preprocess", "-d", str(dataset_id), "-c", config, "-np", "1", "-npfp", "1"], env, log)
+
+    for trainer in list(trainers) + ([baseline] if baseline else []):
+        _step(f"3/6 nnUNetv2_train {dataset_id} {config} 0 -tr {trainer}")
+        t0 = time.time()
+        _run(["nnUNetv2_train", str(dataset_id), config, "0", "-tr", trainer, "-device", device], train_env, log)
+        print(f"    {time.time() - t0:.0f} s")
+
+    reports = load_reports(os.path.join(raw, "reports.json"))
+    test_ids = sorted(f[:-len("_0000" + ending)] for f in os.listdir(os.path.join(raw, "imagesTs")))
+    shuffled = os.path.join(out, "reports_shuffled.json")
+    atomic_write_json(shuffle_reports({c: reports[c] for c in test_ids}, seed=0), shuffled)
+    pred = os.path.join(out, "predictions")
+    common = ["-i", os.path.join(raw, "imagesTs"), "-d", str(dataset_id), "-c", config, "-f", "0", "-device",
+              device, "-npp", "0", "-nps", "0", "--disable_progress_bar"]
+    runs = {}
+    for trainer in trainers:
+        runs[f"{trainer}, true reports"] = ["nnUNetv2_predict_tmca", "-tr", trainer, "-o",
+                                            os.path.join(pred, trainer, "true")]
+        runs[f"{trainer}, shuffled reports"] = ["nnUNetv2_predict_tmca", "-tr", trainer, "--reports", shuffled,
+                                                "-o", os.path.join(pred, trainer, "shuffled")]
+        runs[f"{trainer}, no report"] = ["nnUNetv2_predict_tmca", "-tr", trainer, "--no_text", "-o",
+                                         os.path.join(pred, trainer, "no_text")]
+    if baseline:
+        runs[f"{baseline} (image only)"] = ["nnUNetv2_predict", "-tr", baseline, "-o",
+                                            os.path.join(pred, baseline)]
+    _step("4/6 predicting the held-out test images: true, shuffled and no reports; image-only baseline")
+    for name, cmd in runs.items():
+        _run(cmd + common, env, log)
+
+    _step("5/6 evaluating against labelsTs")
+    summaries = {name: evaluate_folders(os.path.join(raw, "labelsTs"), cmd[cmd.index("-o") + 1])
+                 for name, cmd in runs.items()}
+    table = compare_runs(summaries)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(table + "\n")
+
+    if overlays and trainers:
+        _step("6/6 overlays of prediction, reference and the report-to-pixel target maps")
+        from nnunetv2_tmca.inference.visualize import main as visualize
+        pictures = os.path.join(out, "overlays")
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            visualize(["-i", os.path.join(raw, "imagesTs"), "-o", pictures, "-d", str(dataset_id), "-c", config,
+                       "-tr", trainers[0], "-f", "0", "--labels", os.path.join(raw, "labelsTs"), "--cases",
+                       *test_ids[:overlays], "-device", device])
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    print(f"\nDice and IoU on {len(test_ids)} held-out synthetic cases (per-image mean and pooled global):\n")
+    print(table)
+    print(f"\nEverything is in {out}; total time {time.time() - start:.0f} s.")
+    return table
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=None, help="keep everything in this folder (default: a temporary one)")
@@ -43,79 +129,11 @@ def main(argv=None):
     p.add_argument("--baseline", default="nnUNetTrainer_demo")
     p.add_argument("-device", default="cpu")
     args = p.parse_args(argv)
-
-    out = os.path.abspath(args.out) if args.out else tempfile.mkdtemp(prefix="nnunetv2_tmca_demo_")
-    os.makedirs(out, exist_ok=True)
-    env = dict(os.environ, nnUNet_raw=os.path.join(out, "nnUNet_raw"),
-               nnUNet_preprocessed=os.path.join(out, "nnUNet_preprocessed"),
-               nnUNet_results=os.path.join(out, "nnUNet_results"), nnUNet_def_n_proc="1", MPLBACKEND="Agg")
-    env.pop("nnUNet_n_proc_DA", None)
-    train_env = dict(env, nnUNet_n_proc_DA="0")
-    log = os.path.join(out, "demo_log.txt")
-    start = time.time()
-    print(f"nnUNetv2_tmca demo in {out} (commands and their output: {log})")
-
-    from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
-    from nnunetv2_tmca.evaluation.controls import shuffle_reports
-    from nnunetv2_tmca.evaluation.evaluate import compare_runs, evaluate_folders
-    from nnunetv2_tmca.reports import atomic_write_json, load_reports
-
-    _step(f"1/6 synthetic report-guided dataset: {args.num_train} training + {args.num_test} test images "
-          f"({args.size}x{args.size}, 4-5 look-alike lesions each; the report names the targets)")
-    raw = os.path.join(env["nnUNet_raw"], f"Dataset{DEMO_ID}_TMCASynthetic")
-    if not os.path.isdir(raw):
-        raw = make_synthetic_dataset(env["nnUNet_raw"], DEMO_ID, num_train=args.num_train, num_test=args.num_test,
-                                     size=args.size, seed=7)
-    _step("2/6 nnUNetv2_plan_and_preprocess (stock nnU-Net)")
-    _run(["nnUNetv2_plan_and_preprocess", "-d", str(DEMO_ID), "-c", "2d", "-np", "1", "-npfp", "1"], env, log)
-
-    for i, trainer in enumerate((args.trainer, args.baseline)):
-        _step(f"3/6 nnUNetv2_train {DEMO_ID} 2d 0 -tr {trainer} ({'with reports' if i == 0 else 'image only'})")
-        _run(["nnUNetv2_train", str(DEMO_ID), "2d", "0", "-tr", trainer, "-device", args.device], train_env, log)
-
-    reports = load_reports(os.path.join(raw, "reports.json"))
-    test_ids = sorted(f[:-len("_0000.png")] for f in os.listdir(os.path.join(raw, "imagesTs")))
-    shuffled = os.path.join(out, "reports_shuffled.json")
-    atomic_write_json(shuffle_reports({c: reports[c] for c in test_ids}, seed=0), shuffled)
-    pred = os.path.join(out, "predictions")
-    common = ["-i", os.path.join(raw, "imagesTs"), "-d", str(DEMO_ID), "-c", "2d", "-f", "0", "-device", args.device,
-              "-npp", "0", "-nps", "0", "--disable_progress_bar"]
-    runs = {"TMCA, true reports": ["nnUNetv2_predict_tmca", "-tr", args.trainer, "-o", os.path.join(pred, "true")],
-            "TMCA, shuffled reports": ["nnUNetv2_predict_tmca", "-tr", args.trainer, "--reports", shuffled,
-                                       "-o", os.path.join(pred, "shuffled")],
-            "TMCA, no report": ["nnUNetv2_predict_tmca", "-tr", args.trainer, "--no_text",
-                                "-o", os.path.join(pred, "no_text")],
-            "nnUNetTrainer (image only)": ["nnUNetv2_predict", "-tr", args.baseline, "-o", os.path.join(pred, "image_only")]}
-    _step("4/6 predicting the held-out test images: true, shuffled and no reports; image-only baseline")
-    for name, cmd in runs.items():
-        _run(cmd + common, env, log)
-
-    _step("5/6 nnUNetv2_tmca_evaluate against labelsTs")
-    summaries = {name: evaluate_folders(os.path.join(raw, "labelsTs"), cmd[cmd.index("-o") + 1])
-                 for name, cmd in runs.items()}
-    table = compare_runs(summaries)
-
-    _step("6/6 overlays of prediction, reference and the report-to-pixel target maps")
-    from nnunetv2_tmca.inference.visualize import main as visualize
+    out = args.out or tempfile.mkdtemp(prefix="nnunetv2_tmca_demo_")
+    run_comparison(out, [args.trainer], args.baseline, args.num_train, args.num_test, args.size, device=args.device)
     pictures = os.path.join(out, "overlays")
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        visualize(["-i", os.path.join(raw, "imagesTs"), "-o", pictures, "-d", str(DEMO_ID), "-c", "2d", "-tr",
-                   args.trainer, "-f", "0", "--labels", os.path.join(raw, "labelsTs"), "--cases", *test_ids[:3],
-                   "-device", args.device])
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    print(f"\nDice and IoU on {len(test_ids)} held-out synthetic cases (per-image mean and pooled global):\n")
-    print(table)
-    print(f"\nOverlays: {', '.join(sorted(os.path.join(pictures, f) for f in os.listdir(pictures)))}")
-    print(f"Everything is in {out}; total time {time.time() - start:.0f} s.")
-    with open(os.path.join(out, "demo_table.md"), "w") as f:
-        f.write(table + "\n")
+    if os.path.isdir(pictures):
+        print("Overlays: " + ", ".join(sorted(os.path.join(pictures, f) for f in os.listdir(pictures))))
 
 
 if __name__ == "__main__":
