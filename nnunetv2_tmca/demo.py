@@ -60,10 +60,19 @@ def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num
         raw = make_synthetic_dataset(env["nnUNet_raw"], dataset_id, num_train=num_train, num_test=num_test,
                                      size=size, dim=dim, seed=seed)
     _step("2/6 nnUNetv2_plan_and_preprocess (stock nnU-Net)")
-    _run(["nnUNetv2_plan_and_preprocess", "-d", str(dataset_id), "-c", config, "-np", "1", "-npfp", "1"], env, log)
+    if os.path.isfile(os.path.join(env["nnUNet_preprocessed"], os.path.basename(raw), "nnUNetPlans.json")):
+        print("    already planned and preprocessed")
+    else:
+        _run(["nnUNetv2_plan_and_preprocess", "-d", str(dataset_id), "-c", config, "-np", "1", "-npfp", "1"], env,
+             log)
 
     for trainer in list(trainers) + ([baseline] if baseline else []):
         _step(f"3/6 nnUNetv2_train {dataset_id} {config} 0 -tr {trainer}")
+        final = os.path.join(env["nnUNet_results"], os.path.basename(raw), f"{trainer}__nnUNetPlans__{config}",
+                             "fold_0", "checkpoint_final.pth")
+        if os.path.isfile(final):
+            print(f"    already trained ({final}); delete it to train again")
+            continue
         t0 = time.time()
         _run(["nnUNetv2_train", str(dataset_id), config, "0", "-tr", trainer, "-device", device], train_env, log)
         print(f"    {time.time() - t0:.0f} s")
