@@ -5,5 +5,5 @@ from nnunetv2_tmca.training.variants.ablations.tmca_ablations import (  # noqa: 
     nnUNetTrainerTMCA_singleLevel)
 from nnunetv2_tmca.training.variants.schedules.budgets import (  # noqa: F401
     nnUNetTrainer_cpu, nnUNetTrainer_debug, nnUNetTrainer_demo, nnUNetTrainerTMCA_demo, nnUNetTrainer_synth, nnUNetTrainerTMCA_cpu, nnUNetTrainerTMCA_debug,
-    nnUNetTrainerTMCA_globalAlign_synth, nnUNetTrainerTMCA_noAlign_synth, nnUNetTrainerTMCA_noLGTE_synth,
+    nnUNetTrainerTMCA_adamw_synth, nnUNetTrainerTMCA_globalAlign_synth, nnUNetTrainerTMCA_noAlign_synth, nnUNetTrainerTMCA_noLGTE_synth,
     nnUNetTrainerTMCA_singleLevel_synth, nnUNetTrainerTMCA_synth)

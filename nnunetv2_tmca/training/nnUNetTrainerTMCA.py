@@ -42,6 +42,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     align_tau: float = 0.1
     align_region_weight: float = 1.0
     align_pixel_weight: float = 1.0
+    text_optimizer: str = "sgd"  # "sgd" (nnU-Net's, one optimizer) or "adamw" for the new modules
     text_lr_scale: float = 1.0  # learning-rate factor of the new modules (adapter, LGTE, heads)
     # --- augmentation policy ---
     max_rotation_degrees: float = 15.0
@@ -96,9 +97,12 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         return build_tmca_network(unet, configuration_manager.configuration.get('tmca'))
 
     def configure_optimizers(self):
+        from nnunetv2_tmca.training.optimization import sgd_with_adamw_text, sgd_with_text_groups
+        if self.text_optimizer == "adamw":
+            return sgd_with_adamw_text(self.network, list(self.network_module.text_parameters()), self.initial_lr,
+                                       self.weight_decay, self.text_lr_scale, self.num_epochs)
         if self.text_lr_scale == 1.0:
             return super().configure_optimizers()
-        from nnunetv2_tmca.training.optimization import sgd_with_text_groups
         return sgd_with_text_groups(self.network, list(self.network_module.text_parameters()), self.initial_lr,
                                     self.weight_decay, self.text_lr_scale, self.num_epochs)
 

@@ -25,3 +25,57 @@ def sgd_with_text_groups(network, text_parameters, initial_lr: float, weight_dec
                                  {'params': text, 'lr_scale': text_lr_scale}],
                                 initial_lr, weight_decay=weight_decay, momentum=0.99, nesterov=True)
     return optimizer, ScaledPolyLRScheduler(optimizer, initial_lr, num_epochs)
+
+
+class SGDWithAdamWText(torch.optim.Optimizer):
+    """nnU-Net's SGD for the planned U-Net and AdamW for the new text modules, as one optimizer object.
+
+    nnU-Net's loop (grad scaler, clipping, poly schedule, checkpoints) sees a single optimizer whose
+    ``param_groups`` are the SGD group followed by the AdamW group; the AdamW group carries
+    ``lr_scale`` so that the poly schedule gives it ``lr_scale * initial_lr``.
+    """
+
+    def __init__(self, unet_params, text_params, lr: float, weight_decay: float, text_lr_scale: float,
+                 text_weight_decay: float = 0.01):
+        self.sgd = torch.optim.SGD([{'params': unet_params, 'lr_scale': 1.0}], lr, weight_decay=weight_decay,
+                                   momentum=0.99, nesterov=True)
+        self.adamw = torch.optim.AdamW([{'params': text_params, 'lr_scale': text_lr_scale}], lr * text_lr_scale,
+                                       weight_decay=text_weight_decay)
+        self.defaults = {'lr': lr}
+        self._optimizer_step_pre_hooks, self._optimizer_step_post_hooks = {}, {}
+        self._optimizer_state_dict_pre_hooks, self._optimizer_state_dict_post_hooks = {}, {}
+        self._optimizer_load_state_dict_pre_hooks, self._optimizer_load_state_dict_post_hooks = {}, {}
+
+    @property
+    def param_groups(self):
+        return self.sgd.param_groups + self.adamw.param_groups
+
+    @property
+    def state(self):
+        from collections import ChainMap
+        return ChainMap(self.sgd.state, self.adamw.state)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.sgd.step()
+        self.adamw.step()
+
+    def zero_grad(self, set_to_none: bool = True):
+        self.sgd.zero_grad(set_to_none)
+        self.adamw.zero_grad(set_to_none)
+
+    def state_dict(self):
+        return {'sgd': self.sgd.state_dict(), 'adamw': self.adamw.state_dict()}
+
+    def load_state_dict(self, state_dict):
+        self.sgd.load_state_dict(state_dict['sgd'])
+        self.adamw.load_state_dict(state_dict['adamw'])
+
+
+def sgd_with_adamw_text(network, text_parameters, initial_lr: float, weight_decay: float, text_lr_scale: float,
+                        num_epochs: int):
+    text_ids = {id(p) for p in text_parameters}
+    unet = [p for p in network.parameters() if id(p) not in text_ids]
+    text = [p for p in network.parameters() if id(p) in text_ids]
+    optimizer = SGDWithAdamWText(unet, text, initial_lr, weight_decay, text_lr_scale)
+    return optimizer, ScaledPolyLRScheduler(optimizer, initial_lr, num_epochs)

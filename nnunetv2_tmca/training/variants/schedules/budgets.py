@@ -76,6 +76,11 @@ class nnUNetTrainerTMCA_synth(SynthBudget, nnUNetTrainerTMCA):
     pass
 
 
+class nnUNetTrainerTMCA_adamw_synth(SynthBudget, nnUNetTrainerTMCA):
+    """AdamW (lr 1e-3, poly) for the new modules, nnU-Net's SGD for the U-Net."""
+    text_optimizer, text_lr_scale = "adamw", 0.1
+
+
 class nnUNetTrainerTMCA_noAlign_synth(SynthBudget, nnUNetTrainerTMCA_noAlign):
     pass
 
