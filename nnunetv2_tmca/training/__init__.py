@@ -1,9 +1,9 @@
 """Trainers of nnunetv2_tmca. nnU-Net finds them through ``ext_trainers/tmca_trainers.py``."""
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA  # noqa: F401
 from nnunetv2_tmca.training.variants.ablations.tmca_ablations import (  # noqa: F401
-    nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE,
+    nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE, nnUNetTrainerTMCA_sgd,
     nnUNetTrainerTMCA_singleLevel)
 from nnunetv2_tmca.training.variants.schedules.budgets import (  # noqa: F401
     nnUNetTrainer_cpu, nnUNetTrainer_debug, nnUNetTrainer_demo, nnUNetTrainerTMCA_demo, nnUNetTrainer_synth, nnUNetTrainerTMCA_cpu, nnUNetTrainerTMCA_debug,
-    nnUNetTrainerTMCA_adamw_synth, nnUNetTrainerTMCA_globalAlign_synth, nnUNetTrainerTMCA_noAlign_synth, nnUNetTrainerTMCA_noLGTE_synth,
+    nnUNetTrainerTMCA_adamw_synth, nnUNetTrainerTMCA_globalAlign_synth, nnUNetTrainerTMCA_sgd_synth, nnUNetTrainerTMCA_noAlign_synth, nnUNetTrainerTMCA_noLGTE_synth,
     nnUNetTrainerTMCA_singleLevel_synth, nnUNetTrainerTMCA_synth)

@@ -26,3 +26,8 @@ class nnUNetTrainerTMCA_singleLevel(nnUNetTrainerTMCA):
 class nnUNetTrainerTMCA_noLGTE(nnUNetTrainerTMCA):
     """Alignment losses on the decoder features, but no text injected into them."""
     tmca_network = {"lgte_stages": "none"}
+
+
+class nnUNetTrainerTMCA_sgd(nnUNetTrainerTMCA):
+    """nnU-Net's SGD (lr 1e-2, momentum 0.99) for the new modules too, instead of AdamW."""
+    text_optimizer, text_lr_scale = "sgd", 1.0

@@ -8,7 +8,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 from nnunetv2_tmca.training.variants.ablations.tmca_ablations import (
-    nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE,
+    nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE, nnUNetTrainerTMCA_sgd,
     nnUNetTrainerTMCA_singleLevel)
 
 
@@ -77,8 +77,12 @@ class nnUNetTrainerTMCA_synth(SynthBudget, nnUNetTrainerTMCA):
 
 
 class nnUNetTrainerTMCA_adamw_synth(SynthBudget, nnUNetTrainerTMCA):
-    """AdamW (lr 1e-3, poly) for the new modules, nnU-Net's SGD for the U-Net."""
+    """Same as nnUNetTrainerTMCA_synth since AdamW became the default; the name of the benchmark run."""
     text_optimizer, text_lr_scale = "adamw", 0.1
+
+
+class nnUNetTrainerTMCA_sgd_synth(SynthBudget, nnUNetTrainerTMCA_sgd):
+    pass
 
 
 class nnUNetTrainerTMCA_noAlign_synth(SynthBudget, nnUNetTrainerTMCA_noAlign):
