@@ -59,3 +59,15 @@ def test_training_fails_clearly_without_reports(tiny_dataset, tmp_path):
         os.rename(os.path.join(folder, "reports.json.bak"), os.path.join(folder, "reports.json"))
     assert p.returncode != 0
     assert "reports.json" in p.stderr
+
+
+def test_resume_with_c_loads_checkpoint_with_both_optimizers(trained_tiny_model):
+    root, folder, model, _ = trained_tiny_model
+    import torch
+    ckpt = torch.load(model / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert set(ckpt["optimizer_state"]) == {"sgd", "adamw"}  # AdamW for the text side, SGD for the U-Net
+    assert ckpt["trainer_name"] == "nnUNetTrainerTMCA_debug"
+    p = run(["nnUNetv2_train", str(DATASET_ID), "2d", "0", "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu", "--c"],
+            clean_env(root, nnUNet_n_proc_DA="0"))
+    assert "Traceback" not in p.stderr
+    assert os.path.isfile(model / "fold_0" / "validation" / "summary.json")
