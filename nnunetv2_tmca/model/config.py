@@ -46,7 +46,8 @@ class TMCAConfig:
 def resolve_stages(spec, num_stages: int) -> list[int]:
     """Turn a stage spec into sorted decoder stage indices in [0, num_stages).
 
-    "all", "all_but_lowest", "middle" (all but lowest and highest), "highest", "lowest", "none" or ints.
+    "all", "all_but_lowest", "middle" (all but lowest and highest), "coarse" (all at <= 1/4 of the full
+    resolution), "highest", "lowest", "none" or ints.
     """
     if spec in (None, "none"):
         return []
@@ -56,6 +57,8 @@ def resolve_stages(spec, num_stages: int) -> list[int]:
         return list(range(1, num_stages)) if num_stages > 1 else [0]
     if spec == "middle":  # all but the lowest and the highest resolution
         return list(range(1, num_stages - 1)) if num_stages > 2 else [num_stages - 1]
+    if spec == "coarse":  # all whose resolution is at most a quarter of the full one
+        return list(range(0, num_stages - 2)) if num_stages > 2 else [0]
     if spec == "highest":
         return [num_stages - 1]
     if spec == "lowest":

@@ -1,0 +1,50 @@
+"""Prediction time of nnUNetv2_predict_tmca over the stock nnUNetv2_predict on the same TMCA model and images.
+
+The stock command predicts the same network with the learned null text; nnUNetv2_predict_tmca
+additionally loads the text encoder, encodes each case's report and binds it before the sliding
+window. Both run sequentially (-npp 0 -nps 0), alternating, ``--rounds`` times; medians.
+
+    python benchmarks/prediction_overhead.py -d 991 -c 2d -tr nnUNetTrainerTMCA_adamw_synth \
+        -i $nnUNet_raw/Dataset991_TMCASynthetic/imagesTs
+"""
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-i", required=True)
+    p.add_argument("-d", required=True)
+    p.add_argument("-c", default="2d")
+    p.add_argument("-tr", default="nnUNetTrainerTMCA")
+    p.add_argument("-f", default="0")
+    p.add_argument("-device", default="cpu")
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    common = ["-i", args.i, "-d", args.d, "-c", args.c, "-tr", args.tr, "-f", args.f, "-device", args.device,
+              "-npp", "0", "-nps", "0", "--disable_progress_bar"]
+    n_cases = len([f for f in os.listdir(args.i) if f.endswith("_0000" + os.path.splitext(f)[1]) or "_0000." in f])
+    times = {"nnUNetv2_predict": [], "nnUNetv2_predict_tmca": []}
+    for _ in range(args.rounds):
+        for cmd in times:
+            with tempfile.TemporaryDirectory() as out:
+                t = time.perf_counter()
+                subprocess.run([cmd, *common, "-o", out], check=True, capture_output=True)
+                times[cmd].append(time.perf_counter() - t)
+    stock, tmca = np.median(times["nnUNetv2_predict"]), np.median(times["nnUNetv2_predict_tmca"])
+    print(f"\n{n_cases} cases, model {args.tr}, configuration {args.c}, device {args.device}, {args.rounds} rounds\n")
+    print("| command | wall time (s, median) | s / case |")
+    print("|---|---|---|")
+    print(f"| nnUNetv2_predict (null text) | {stock:.1f} | {stock / n_cases:.3f} |")
+    print(f"| nnUNetv2_predict_tmca (reports) | {tmca:.1f} | {tmca / n_cases:.3f} |")
+    print(f"| **ratio** | **{tmca / stock:.3f}** | text cost {(tmca - stock) / n_cases * 1000:.0f} ms / case "
+          f"(encoder load included) |")
+
+
+if __name__ == "__main__":
+    main()
