@@ -128,3 +128,27 @@ def test_python_api_single_array_with_and_without_report(predictions):
                                                               save_or_return_probabilities=True)
     _, probs = predictor.predict_single_npy_array(img, props, report=reports[case], save_or_return_probabilities=True)
     assert not np.allclose(probs, probs_null)
+
+
+def test_modelfolder_cli_and_list_of_arrays_api(predictions, tmp_path):
+    root, folder, model, seq, *_ = predictions
+    out = tmp_path / "mf"
+    run(["nnUNetv2_predict_tmca_from_modelfolder", "-i", os.path.join(folder, "imagesTs"), "-o", str(out), "-m",
+         str(model), "-f", "0", "-device", "cpu", "-npp", "0", "-nps", "0"], clean_env(root))
+    for f in pngs(seq):
+        assert np.array_equal(read(out / f), read(seq / f))
+    os.environ.update(clean_env(root))
+    import torch
+    from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+    from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
+    reports = json.load(open(os.path.join(folder, "reports.json")))
+    cases = sorted(f[:-9] for f in os.listdir(os.path.join(folder, "imagesTs")))[:2]
+    predictor = nnUNetPredictorTMCA(device=torch.device("cpu"), allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(model), (0,))
+    images, props = zip(*[NaturalImage2DIO().read_images([os.path.join(folder, "imagesTs", c + "_0000.png")])
+                          for c in cases])
+    segs = predictor.predict_from_list_of_npy_arrays(list(images), None, list(props), None, num_processes=1,
+                                                     num_processes_segmentation_export=1,
+                                                     reports=[reports[c] for c in cases])
+    for c, s in zip(cases, segs):
+        assert np.array_equal(s[0], read(seq / (c + ".png")))
