@@ -120,3 +120,18 @@ def test_pixel_loss_mines_look_alike_background():
     plain_gap = 0.5 * 4 * 6.0 / (256 - 4)  # what a plain background mean would add for the distractor
     gap = float(pixel_alignment_loss(distractor, target, valid) - pixel_alignment_loss(clean, target, valid))
     assert gap > 5 * plain_gap
+
+
+def test_pixel_rows_let_null_text_rows_train_the_target_map():
+    loss_fn = MultiLevelAlignmentLoss({1: 1.0})
+    logits = torch.zeros(2, 1, 4, 4, requires_grad=True)
+    out = {1: {"pixel_emb": torch.randn(2, 3, 4, 4), "text_emb": torch.randn(2, 3), "logits": logits}}
+    target = {1: torch.ones(2, 1, 4, 4)}
+    no_report = torch.tensor([True, False])
+    loss, _ = loss_fn(out, target, torch.arange(2), no_report)
+    loss.backward()
+    assert logits.grad[1].abs().sum() == 0  # default: the null-text row is left out
+    logits.grad = None
+    loss, _ = loss_fn(out, target, torch.arange(2), no_report, pixel_rows=torch.ones(2, dtype=torch.bool))
+    loss.backward()
+    assert logits.grad[1].abs().sum() > 0

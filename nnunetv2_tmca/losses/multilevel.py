@@ -34,8 +34,12 @@ class MultiLevelAlignmentLoss(nn.Module):
         return torch.arange(n, device=device) + rank * (1 << 20)
 
     def forward(self, stage_outputs: dict, stage_targets: dict, group_ids: torch.Tensor,
-                has_report: torch.Tensor, stage_pixel_valid: dict | None = None):
+                has_report: torch.Tensor, stage_pixel_valid: dict | None = None,
+                pixel_rows: torch.Tensor | None = None):
         """stage_outputs[s]: dict(pixel_emb, text_emb, logits); stage_targets[s]: (B, 1, *S) in {0,1}.
+
+        ``pixel_rows`` (default: ``has_report``) selects the rows of the pixel term; rows with the null
+        text may take part so that the no-report target map learns the image-only target.
 
         Returns (loss, {'region': float, 'pixel': float}).
         """
@@ -54,7 +58,8 @@ class MultiLevelAlignmentLoss(nn.Module):
                                                                     has_report)
             positives = g_all[:, None] == g_all[None, :]
             region = soft_contrastive(semantic_distance(v_all, t_all), positives, tgt_all, rep_all, self.tau)
-            pixel = pixel_alignment_loss(out["logits"], target, has_report, valid_px) \
+            pixel = pixel_alignment_loss(out["logits"], target, has_report if pixel_rows is None else pixel_rows,
+                                         valid_px) \
                 if self.mode == "region" and self.pixel_weight > 0 else region * 0
             total = total + w * (self.region_weight * region + self.pixel_weight * pixel)
             parts["region"] += w * float(region.detach())

@@ -187,7 +187,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             align, parts = torch.zeros((), device=self.device), {"region": 0.0, "pixel": 0.0}
             if self.alignment_loss is not None:
                 fg, valid = self._stage_targets(target, aux["num_stages"], aux["stages"].keys())
-                align, parts = self.alignment_loss(aux["stages"], fg, text["group"], ~text["null"], valid)
+                # the region term needs a report; the pixel term also trains the null text's target map
+                align, parts = self.alignment_loss(aux["stages"], fg, text["group"], ~text["null"], valid,
+                                                   pixel_rows=torch.ones_like(text["null"]))
             total = loss + self._align_lambda() * align
 
         if self.grad_scaler is not None:
