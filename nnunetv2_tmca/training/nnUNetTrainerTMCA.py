@@ -151,7 +151,6 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
     def _stage_targets(self, target, num_stages: int, stages) -> tuple[dict, dict]:
         """Foreground masks (and valid-pixel masks) at the resolution of each aligned decoder stage."""
-        full = target[0] if isinstance(target, list) else target
         fg_masks, valid_masks = {}, {}
         ignore = self.label_manager.ignore_label
         for s in stages:
@@ -170,7 +169,6 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                     fg = fg & (t != ignore)
                     valid_masks[s] = (t != ignore).float()
                 fg_masks[s] = fg.float()
-        del full
         return fg_masks, (valid_masks or None)
 
     def train_step(self, batch: dict) -> dict:
