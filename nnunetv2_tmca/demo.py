@@ -108,20 +108,10 @@ def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num
 
     if overlays and trainers:
         _step("6/6 overlays of prediction, reference and the report-to-pixel target maps")
-        from nnunetv2_tmca.inference.visualize import main as visualize
         pictures = os.path.join(out, "overlays")
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            visualize(["-i", os.path.join(raw, "imagesTs"), "-o", pictures, "-d", str(dataset_id), "-c", config,
-                       "-tr", trainers[0], "-f", "0", "--labels", os.path.join(raw, "labelsTs"), "--cases",
-                       *test_ids[:overlays], "-device", device])
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        _run(["nnUNetv2_tmca_visualize", "-i", os.path.join(raw, "imagesTs"), "-o", pictures, "-d", str(dataset_id),
+              "-c", config, "-tr", trainers[0], "-f", "0", "--labels", os.path.join(raw, "labelsTs"), "--cases",
+              *test_ids[:overlays], "-device", device], env, log)
     print(f"\nDice and IoU on {len(test_ids)} held-out synthetic cases (per-image mean and pooled global):\n")
     print(table)
     print(f"\nEverything is in {out}; total time {time.time() - start:.0f} s.")

@@ -118,3 +118,15 @@ def test_stage_specs():
         resolve_stages([5], 4)
     with pytest.raises(ValueError):
         TMCAConfig.from_dict({"not_a_setting": 1})
+
+
+def test_coordinate_features_cached_in_prediction_serve_training():
+    torch.manual_seed(0)
+    net = build_tmca_network(make_unet(PlainConvUNet, 2), CONFIG)
+    x = torch.randn(2, 1, 16, 16)
+    with torch.inference_mode():  # nnU-Net's predictor runs here and fills the coordinate cache
+        net.eval()(x, text=random_text(2))
+    net.train()
+    seg, aux = net(x, text=random_text(2), return_alignment=True)
+    (sum(o.mean() for o in seg) + sum(a["logits"].mean() for a in aux["stages"].values())).backward()
+    assert all(p.grad is not None for p in net.heads.parameters() if p.requires_grad)

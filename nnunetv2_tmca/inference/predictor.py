@@ -169,12 +169,9 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                                  output_file_truncated=None, save_or_return_probabilities=False,
                                  report: str | None = None):
         """nnU-Net's single-case API plus ``report`` (None: the learned null text)."""
-        self.tmca_network.set_bound_text(self.text_for_report(report))
-        try:
+        with self.tmca_network.bind_text(self.text_for_report(report)):
             return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
                                                     output_file_truncated, save_or_return_probabilities)
-        finally:
-            self.tmca_network.set_bound_text(None)
 
     def predict_from_list_of_npy_arrays(self, image_or_list_of_images, segs_from_prev_stage_or_list_of_segs_from_prev_stage,
                                         properties_or_list_of_properties, truncated_ofname, num_processes=3,

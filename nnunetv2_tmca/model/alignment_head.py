@@ -23,7 +23,7 @@ class AlignmentHead(nn.Module):
         super().__init__()
         self.attention_readout = conv_op(channels, 1, 1, 1, 0, bias=False) if attention_readout else None
         self.pixel_proj = conv_op(channels, align_dim, 1, 1, 0, bias=True)
-        self.pixel_position = PositionProjection(align_dim, 3 if conv_op is nn.Conv3d else 2, conv_op)
+        self.pixel_position = PositionProjection(align_dim, conv_op)
         self.text_proj = nn.Linear(text_dim, align_dim)
         self.logit_scale = nn.Parameter(torch.tensor(10.0))
         self.logit_bias = nn.Parameter(torch.tensor(-5.0))

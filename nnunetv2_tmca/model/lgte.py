@@ -26,13 +26,12 @@ def _channel_view(v: torch.Tensor, ndim: int) -> torch.Tensor:
 class CrossModalAttention(nn.Module):
     """Pixels attend over tokens, computed channel-first (no (B, N, C) transposes of large maps)."""
 
-    def __init__(self, channels: int, text_dim: int, attention_dim: int, heads: int, conv_op=None):
+    def __init__(self, channels: int, text_dim: int, attention_dim: int, heads: int, conv_op=nn.Conv2d):
         super().__init__()
-        conv_op = conv_op or (nn.Conv2d)
         attention_dim = max(heads, attention_dim // heads * heads)
         self.heads, self.head_dim = heads, attention_dim // heads
         self.q = conv_op(channels, attention_dim, 1, 1, 0, bias=False)
-        self.q_position = PositionProjection(attention_dim, 3 if conv_op is nn.Conv3d else 2, conv_op)
+        self.q_position = PositionProjection(attention_dim, conv_op)
         self.kv = nn.Linear(text_dim, 2 * attention_dim, bias=False)
         self.out = conv_op(attention_dim, channels, 1, 1, 0, bias=True)
         self.gate = nn.Parameter(torch.zeros(channels))

@@ -9,29 +9,37 @@ Coordinates are those of the network input (the patch): nnU-Net's 2D patches usu
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 from torch import nn
 
 
-def coordinate_features(shape, device, dtype, num_frequencies: int = 2) -> torch.Tensor:
-    axes = [torch.linspace(-1, 1, n, device=device, dtype=dtype) for n in shape]
-    grids = torch.meshgrid(*axes, indexing="ij")
-    feats = []
-    for g in grids:
-        for k in range(num_frequencies):
-            feats += [torch.sin(math.pi * 2 ** k * g / 2), torch.cos(math.pi * 2 ** k * g / 2)]
-    return torch.stack(feats)[None]  # (1, 2 * K * dims, *shape)
+@lru_cache(maxsize=32)
+def coordinate_features(shape: tuple, device, dtype, num_frequencies: int = 2) -> torch.Tensor:
+    """(1, 2 * K * dims, *shape); cached per (shape, device, dtype), never modified in place.
+
+    Made outside inference mode, so that a tensor cached during prediction can serve training later.
+    """
+    with torch.inference_mode(False), torch.no_grad():
+        axes = [torch.linspace(-1, 1, n, device=device, dtype=dtype) for n in shape]
+        grids = torch.meshgrid(*axes, indexing="ij")
+        feats = []
+        for g in grids:
+            for k in range(num_frequencies):
+                feats += [torch.sin(math.pi * 2 ** k * g / 2), torch.cos(math.pi * 2 ** k * g / 2)]
+        return torch.stack(feats)[None]
 
 
 class PositionProjection(nn.Module):
-    """pos(x) -> R^out via a 1x1 convolution; cached per spatial shape."""
+    """pos(x) -> R^out via a 1x1 convolution (conv_op decides 2D or 3D)."""
 
-    def __init__(self, out_channels: int, dims: int, conv_op, num_frequencies: int = 2):
+    def __init__(self, out_channels: int, conv_op, num_frequencies: int = 2):
         super().__init__()
+        dims = 3 if conv_op is nn.Conv3d else 2
         self.num_frequencies = num_frequencies
         self.proj = conv_op(2 * num_frequencies * dims, out_channels, 1, 1, 0, bias=False)
 
     def forward(self, reference: torch.Tensor) -> torch.Tensor:
-        pos = coordinate_features(reference.shape[2:], reference.device, reference.dtype, self.num_frequencies)
+        pos = coordinate_features(tuple(reference.shape[2:]), reference.device, reference.dtype, self.num_frequencies)
         return self.proj(pos)

@@ -101,15 +101,13 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
     def configure_optimizers(self):
         from nnunetv2_tmca.training.optimization import sgd_with_adamw_text, sgd_with_text_groups
-        if self.text_optimizer == "adamw":
-            return sgd_with_adamw_text(self.network, list(self.network_module.text_parameters()), self.initial_lr,
-                                       self.weight_decay, self.text_lr_scale, self.num_epochs)
-        if self.text_lr_scale == 1.0 or self.text_optimizer != "sgd":
-            if self.text_optimizer != "sgd":
-                raise ValueError(f"text_optimizer must be 'adamw' or 'sgd', not {self.text_optimizer!r}")
+        if self.text_optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"text_optimizer must be 'adamw' or 'sgd', not {self.text_optimizer!r}")
+        if self.text_optimizer == "sgd" and self.text_lr_scale == 1.0:
             return super().configure_optimizers()
-        return sgd_with_text_groups(self.network, list(self.network_module.text_parameters()), self.initial_lr,
-                                    self.weight_decay, self.text_lr_scale, self.num_epochs)
+        build = sgd_with_adamw_text if self.text_optimizer == "adamw" else sgd_with_text_groups
+        return build(self.network, list(self.network_module.text_parameters()), self.initial_lr, self.weight_decay,
+                     self.text_lr_scale, self.num_epochs)
 
     def _build_alignment_loss(self):
         stages = self.network_module.align_stages
@@ -235,7 +233,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             super().perform_actual_validation(save_probabilities)
         finally:
             self.dataset_class = original
-            self.network_module._bound_text = None
+            self.network_module.set_bound_text(None)
 
     def _bind_case_text(self, case_id: str):
-        self.network_module._bound_text = self.text_lookup.single(case_id)
+        self.network_module.set_bound_text(self.text_lookup.single(case_id))

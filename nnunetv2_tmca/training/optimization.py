@@ -16,11 +16,16 @@ class ScaledPolyLRScheduler(PolyLRScheduler):
         self._last_lr = [group['lr'] for group in self.optimizer.param_groups]
 
 
+def split_parameters(network, text_parameters) -> tuple[list, list]:
+    """(parameters of the planned U-Net, the new text-side parameters), in the network's order."""
+    text_ids = {id(p) for p in text_parameters}
+    params = list(network.parameters())
+    return [p for p in params if id(p) not in text_ids], [p for p in params if id(p) in text_ids]
+
+
 def sgd_with_text_groups(network, text_parameters, initial_lr: float, weight_decay: float, text_lr_scale: float,
                          num_epochs: int):
-    text_ids = {id(p) for p in text_parameters}
-    unet = [p for p in network.parameters() if id(p) not in text_ids]
-    text = [p for p in network.parameters() if id(p) in text_ids]
+    unet, text = split_parameters(network, text_parameters)
     optimizer = torch.optim.SGD([{'params': unet, 'lr_scale': 1.0},
                                  {'params': text, 'lr_scale': text_lr_scale}],
                                 initial_lr, weight_decay=weight_decay, momentum=0.99, nesterov=True)
@@ -74,8 +79,6 @@ class SGDWithAdamWText(torch.optim.Optimizer):
 
 def sgd_with_adamw_text(network, text_parameters, initial_lr: float, weight_decay: float, text_lr_scale: float,
                         num_epochs: int):
-    text_ids = {id(p) for p in text_parameters}
-    unet = [p for p in network.parameters() if id(p) not in text_ids]
-    text = [p for p in network.parameters() if id(p) in text_ids]
+    unet, text = split_parameters(network, text_parameters)
     optimizer = SGDWithAdamWText(unet, text, initial_lr, weight_decay, text_lr_scale)
     return optimizer, ScaledPolyLRScheduler(optimizer, initial_lr, num_epochs)
