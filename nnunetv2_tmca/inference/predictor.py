@@ -6,9 +6,14 @@ per call. Before each case's sliding-window inference the case's encoded report 
 the network (``TMCANetwork.bind_text``); nnU-Net's own sliding window, test-time mirroring
 (restricted by the trainer to axes no report word refers to), fold ensembling, resampling and
 export run unchanged. ``use_text=False`` predicts with the learned null text (image-only).
+
+Test-time mirroring pairs each flipped tile with the flipped report (left <-> right for a flip
+along the axis the dataset's left/right words follow, upper <-> lower likewise), unless the
+model was trained with ``text_mirroring="naive"`` (then the report stays as it is, the control).
 """
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
 
@@ -18,6 +23,8 @@ from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
 from nnunetv2_tmca.model.network import NULL_TEXT, TMCANetwork
 from nnunetv2_tmca.reports import ReportError, load_reports, text_hash
+from nnunetv2_tmca.text.mirroring import mirror_report
+from nnunetv2_tmca.training.augmentation_policy import groups_for_flip, image_is_2d, mirror_word_groups
 
 
 class nnUNetPredictorTMCA(nnUNetPredictor):
@@ -29,6 +36,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         self.reports, self.reports_source = {}, None
         self._encoder, self._encoded = None, {}
         self._ofile_to_case, self._case_queue, self._sequential = {}, deque(), False
+        self._current_report = None  # the report bound to the network (for test-time mirroring)
         if reports is not None:
             self.set_reports(reports)
 
@@ -117,7 +125,32 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         if self.use_text and report is None and not self.allow_missing_reports:
             raise ReportError(f"No report for case {case_id!r} in {self.reports_source or 'the reports given'}",
                               path=self.reports_source, case_ids=[case_id])
+        self._bind_report(report)
+
+    def _bind_report(self, report: str | None):
+        """Bind one case's report (None: the learned null text) for the coming sliding-window passes."""
+        self._current_report = report if self.use_text else None
         self.tmca_network.set_bound_text(self.text_for_report(report))
+
+    def _unbind(self):
+        self._current_report = None
+        self.tmca_network.set_bound_text(None)
+
+    def _internal_maybe_mirror_and_predict(self, x: torch.Tensor) -> torch.Tensor:
+        """nnU-Net's test-time mirroring, each flip predicted with the equally flipped report."""
+        net = self.tmca_network
+        report, axes = self._current_report, self.allowed_mirroring_axes if self.use_mirroring else None
+        if report is None or not axes or net.config.text_mirroring == "naive":
+            return super()._internal_maybe_mirror_and_predict(x)
+        groups = mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
+                                    len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or {}
+        prediction = self.network(x)
+        combinations = [c for n in range(1, len(axes) + 1) for c in itertools.combinations(axes, n)]
+        for flip in combinations:
+            flip_dims = [a + 2 for a in flip]
+            with net.bind_text(self.text_for_report(mirror_report(report, groups_for_flip(flip, groups)))):
+                prediction += torch.flip(self.network(torch.flip(x, flip_dims)), flip_dims)
+        return prediction / (len(combinations) + 1)
 
     # -------------------------------------------------------- nnU-Net hooks
     def _manage_input_and_output_lists(self, *args, **kwargs):
@@ -143,7 +176,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             return super().predict_from_data_iterator(with_reports(), save_probabilities,
                                                       num_processes_segmentation_export)
         finally:
-            self.tmca_network.set_bound_text(None)
+            self._unbind()
 
     def predict_from_files_sequential(self, list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
                                       save_probabilities: bool = False, overwrite: bool = True,
@@ -157,7 +190,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                                                          folder_with_segs_from_prev_stage)
         finally:
             self._sequential = False
-            self.tmca_network.set_bound_text(None)
+            self._unbind()
 
     def predict_logits_from_preprocessed_data(self, data: torch.Tensor) -> torch.Tensor:
         if self._sequential:
@@ -169,9 +202,12 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                                  output_file_truncated=None, save_or_return_probabilities=False,
                                  report: str | None = None):
         """nnU-Net's single-case API plus ``report`` (None: the learned null text)."""
-        with self.tmca_network.bind_text(self.text_for_report(report)):
+        self._bind_report(report)
+        try:
             return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
                                                     output_file_truncated, save_or_return_probabilities)
+        finally:
+            self._unbind()
 
     def predict_from_list_of_npy_arrays(self, image_or_list_of_images, segs_from_prev_stage_or_list_of_segs_from_prev_stage,
                                         properties_or_list_of_properties, truncated_ofname, num_processes=3,

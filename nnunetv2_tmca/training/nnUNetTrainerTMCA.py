@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.helpers import dummy_context
@@ -22,7 +21,10 @@ from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
 from nnunetv2_tmca.reports import find_raw_dataset_folder, load_dataset_reports
 from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
 from nnunetv2_tmca.text.encoder import resolve_encoder_name
-from nnunetv2_tmca.training.augmentation_policy import text_safe_mirror_axes
+from nnunetv2_tmca.text.mirrored_reports import mirrored_key, with_mirrored_reports
+from nnunetv2_tmca.training.augmentation_policy import (TEXT_MIRRORING_MODES, groups_for_flip, image_is_2d,
+                                                        mirror_word_groups, text_safe_mirror_axes)
+from nnunetv2_tmca.training.mirror_recording import mirror_flag_data_loaders
 from nnunetv2_tmca.training.progress_logging import TMCALocalLogger
 from nnunetv2_tmca.training.text_lookup import TextLookup
 from nnunetv2_tmca.training.validation_text import case_text_binding_dataset
@@ -49,10 +51,15 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     text_lr_scale: float = 0.1
     # --- augmentation policy ---
     max_rotation_degrees: float = 15.0
+    # "off": mirror only along axes no report word refers to; "consistent": mirror along all of nnU-Net's axes
+    # and trade the report's words with the flip (training and test time); "naive": flip, report unchanged
+    text_mirroring: str = "off"
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device('cuda')):
         super().__init__(plans, configuration, fold, dataset_json, device)
+        if self.text_mirroring not in TEXT_MIRRORING_MODES:
+            raise ValueError(f"text_mirroring must be one of {TEXT_MIRRORING_MODES}, not {self.text_mirroring!r}")
         self.logger.local_logger = TMCALocalLogger()
         self.text_lookup = None
         self.alignment_loss = None
@@ -62,12 +69,25 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     def tmca_config(self, text_dim: int) -> TMCAConfig:
         return TMCAConfig.from_dict({**self.tmca_network, "text_dim": text_dim,
                                      "text_encoder": resolve_encoder_name(self.text_encoder),
-                                     "text_max_length": self.text_max_length})
+                                     "text_max_length": self.text_max_length,
+                                     "text_mirroring": self.text_mirroring})
+
+    @property
+    def mirror_word_groups(self) -> dict:
+        """Patch axis -> report word group a flip along it trades ({} if the dataset names none)."""
+        return mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
+                                  len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or {}
 
     def initialize(self):
         reports = load_dataset_reports(find_raw_dataset_folder(self.plans_manager.dataset_name),
                                        logger=self.print_to_log_file)
-        table = ensure_text_encodings(reports, dataset_cache_folder(self.plans_manager.dataset_name),
+        lookup_reports = reports
+        if self.text_mirroring == "consistent" and self.mirror_word_groups:
+            lookup_reports = with_mirrored_reports(reports, self.mirror_word_groups.values())
+            self.print_to_log_file(f"TMCA text-consistent mirroring: flips along patch axes "
+                                   f"{self.mirror_word_groups} trade report words; {len(lookup_reports) - len(reports)}"
+                                   f" mirrored reports of {len(reports)} cases")
+        table = ensure_text_encodings(lookup_reports, dataset_cache_folder(self.plans_manager.dataset_name),
                                       self.text_encoder, self.text_max_length, logger=self.print_to_log_file,
                                       progress=self.local_rank == 0)
         config = self.tmca_config(table.hidden_size).to_dict()
@@ -75,7 +95,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self.plans_manager.plans['configurations'][self.configuration_name]['tmca'] = config
         self.configuration_manager.configuration['tmca'] = config
         super().initialize()
-        self.text_lookup = TextLookup(table, reports, self.device)
+        self.text_lookup = TextLookup(table, lookup_reports, self.device)
         self.alignment_loss = self._build_alignment_loss()
         self.print_to_log_file(f"TMCA: LGTE at decoder stages {self.network_module.lgte_stages}, alignment at "
                                f"{sorted(self.network_module.align_stages)}, {self.text_lookup.num_groups} report "
@@ -122,13 +142,14 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
         limit = np.deg2rad(self.max_rotation_degrees)
         rotation = (max(rotation[0], -limit), min(rotation[1], limit))
-        mirror_axes = text_safe_mirror_axes(
-            mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
-            len(self.configuration_manager.patch_size),
-            self.dataset_json['file_ending'].lower() in NaturalImage2DIO.supported_file_endings) or None
+        if self.text_mirroring == "off":
+            mirror_axes = text_safe_mirror_axes(
+                mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
+                len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or None
         self.inference_allowed_mirroring_axes = mirror_axes
-        self.print_to_log_file(f"TMCA augmentation policy: mirror axes {mirror_axes}, rotation limited to "
-                               f"+-{self.max_rotation_degrees} deg (report words must keep their meaning)")
+        self.print_to_log_file(f"TMCA augmentation policy: mirror axes {mirror_axes} (text mirroring "
+                               f"'{self.text_mirroring}'), rotation limited to +-{self.max_rotation_degrees} deg "
+                               f"(report words must keep their meaning)")
         from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
         initial_patch_size = get_patch_size(self.configuration_manager.patch_size, rotation, rotation, rotation,
                                             (0.85, 1.25))
@@ -136,7 +157,23 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             initial_patch_size[0] = self.configuration_manager.patch_size[0]
         return rotation, dummy_2d, initial_patch_size, mirror_axes
 
+    def get_dataloaders(self):
+        if self.text_mirroring != "consistent":
+            return super().get_dataloaders()
+        with mirror_flag_data_loaders():  # batches also say which axes each sample was flipped along
+            return super().get_dataloaders()
+
     # --------------------------------------------------------------- training
+    def text_keys(self, batch: dict) -> list:
+        """Lookup key of each sample's report: its case id, or its mirrored report's key after a flip."""
+        keys = list(batch['keys'])
+        mirrored = batch.get('mirrored')
+        if self.text_mirroring != "consistent" or mirrored is None:
+            return keys
+        groups = self.mirror_word_groups
+        return [mirrored_key(k, groups_for_flip(torch.nonzero(m).flatten().tolist(), groups))
+                for k, m in zip(keys, mirrored)]
+
     def _align_lambda(self) -> float:
         total = max(1, self.num_epochs * self.num_iterations_per_epoch)
         done = self.current_epoch * self.num_iterations_per_epoch + self._iteration_in_epoch
@@ -174,7 +211,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         target = batch['target']
         target = [i.to(self.device, non_blocking=True) for i in target] if isinstance(target, list) \
             else target.to(self.device, non_blocking=True)
-        text = self.text_lookup.batch(batch['keys'], dropout=self.text_dropout)
+        text = self.text_lookup.batch(self.text_keys(batch), dropout=self.text_dropout)
 
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == 'cuda' else dummy_context():
@@ -220,19 +257,25 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         super().on_epoch_end()
 
     def validation_step(self, batch: dict) -> dict:
-        with self.network_module.bind_text(self.text_lookup.batch(batch['keys'])):
+        with self.network_module.bind_text(self.text_lookup.batch(self.text_keys(batch))):
             return super().validation_step(batch)
 
     def perform_actual_validation(self, save_probabilities: bool = False):
         """nnU-Net's validation, with each case's own report bound before its sliding-window inference."""
         if self.text_lookup is None:  # --val without training: initialize() was called by load_checkpoint
             raise RuntimeError("TMCA trainer not initialized")
-        original = self.dataset_class
+        original, mirror_axes = self.dataset_class, self.inference_allowed_mirroring_axes
         self.dataset_class = case_text_binding_dataset(original, self._bind_case_text)
+        if self.text_mirroring == "consistent":
+            # nnU-Net's predictor cannot pair a flipped tile with the flipped report: here only text-safe axes
+            # (nnUNetv2_predict_tmca pairs them and uses all axes)
+            self.inference_allowed_mirroring_axes = text_safe_mirror_axes(
+                mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
+                len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or None
         try:
             super().perform_actual_validation(save_probabilities)
         finally:
-            self.dataset_class = original
+            self.dataset_class, self.inference_allowed_mirroring_axes = original, mirror_axes
             self.network_module.set_bound_text(None)
 
     def _bind_case_text(self, case_id: str):

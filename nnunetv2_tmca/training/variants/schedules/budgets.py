@@ -10,6 +10,8 @@ from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 from nnunetv2_tmca.training.variants.ablations.tmca_ablations import (
     nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE, nnUNetTrainerTMCA_sgd,
     nnUNetTrainerTMCA_singleLevel)
+from nnunetv2_tmca.training.variants.mirroring.text_mirroring import (nnUNetTrainerTMCA_naiveMirror,
+                                                                       nnUNetTrainerTMCA_textMirror)
 
 
 class BudgetMixin:
@@ -106,4 +108,24 @@ class nnUNetTrainer_cpu(CPUBudget, nnUNetTrainer):
 
 
 class nnUNetTrainerTMCA_cpu(CPUBudget, nnUNetTrainerTMCA):
+    pass
+
+
+class nnUNetTrainerTMCA_textMirror_debug(DebugBudget, nnUNetTrainerTMCA_textMirror):
+    pass
+
+
+class nnUNetTrainerTMCA_textMirror_synth(SynthBudget, nnUNetTrainerTMCA_textMirror):
+    pass
+
+
+class nnUNetTrainerTMCA_naiveMirror_synth(SynthBudget, nnUNetTrainerTMCA_naiveMirror):
+    pass
+
+
+class nnUNetTrainerTMCA_textMirror_cpu(CPUBudget, nnUNetTrainerTMCA_textMirror):
+    pass
+
+
+class nnUNetTrainerTMCA_naiveMirror_cpu(CPUBudget, nnUNetTrainerTMCA_naiveMirror):
     pass

@@ -1,0 +1,172 @@
+"""Text-consistent mirroring: which report words a flip trades, loader flags, trainer keys, paired TTA."""
+import json
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform
+from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
+from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTansform
+from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+from conftest import DATASET_ID, DATASET_NAME, clean_env, run
+from nnunetv2_tmca.text.mirrored_reports import mirrored_key, with_mirrored_reports
+from nnunetv2_tmca.training.augmentation_policy import groups_for_flip, mirror_word_groups, text_safe_mirror_axes
+from nnunetv2_tmca.training.mirror_recording import MirrorFlagDataLoader, mirror_flag_data_loaders
+from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
+
+PNG = {"file_ending": ".png", "tmca": {"report_axes": {"left_right": 1, "upper_lower": 0}}}
+NII_X_ONLY = {"file_ending": ".nii.gz", "tmca": {"report_axes": {"left_right": 2}}}
+
+
+def test_word_groups_of_patch_axes_2d_3d_and_transposed():
+    assert mirror_word_groups(PNG, [0, 1, 2], 2, True) == {1: "left_right", 0: "upper_lower"}
+    assert mirror_word_groups({"file_ending": ".png"}, [0, 1, 2], 2, True) is None  # unknown: no mirroring at all
+    assert mirror_word_groups(NII_X_ONLY, [0, 1, 2], 3, False) == {2: "left_right"}
+    assert mirror_word_groups(NII_X_ONLY, [2, 0, 1], 3, False) == {0: "left_right"}  # transposed by the plans
+    assert mirror_word_groups(NII_X_ONLY, [0, 1, 2], 2, False) == {1: "left_right"}  # 2d config of a 3D set
+    assert text_safe_mirror_axes((0, 1, 2), NII_X_ONLY, [0, 1, 2], 3, False) == (0, 1)
+    assert groups_for_flip((0, 1), {1: "left_right", 0: "upper_lower"}) == ("left_right", "upper_lower")
+    assert groups_for_flip((0,), {1: "left_right"}) == ()
+
+
+def test_mirrored_reports_and_keys():
+    reports = {"a": "Lesion in the left upper zone.", "b": "Right lower lesion."}
+    out = with_mirrored_reports(reports, ["left_right", "upper_lower"])
+    assert len(out) == 2 * 4
+    assert out[mirrored_key("a", ["left_right"])] == "Lesion in the right upper zone."
+    assert out[mirrored_key("a", ["upper_lower", "left_right"])] == "Lesion in the right lower zone."
+    assert out[mirrored_key("b", ["upper_lower"])] == "Right upper lesion."
+    assert mirrored_key("a", ()) == "a"
+
+
+class RampDataset:
+    """2D cases stored as nnU-Net does, (C, 1, H, W): a ramp image whose corner values reveal any flip."""
+
+    def __init__(self, n=6, size=12):
+        self.identifiers = [f"case_{i}" for i in range(n)]
+        self.size = size
+
+    def load_case(self, identifier):
+        s = self.size
+        img = np.arange(s * s, dtype=np.float32).reshape(1, 1, s, s)
+        seg = np.zeros((1, 1, s, s), dtype=np.int16)
+        seg[0, 0, 0, 0] = 1  # marks the top-left corner
+        return img, seg, None, {"class_locations": {1: np.array([[0, 0, 0, 0]])}}
+
+
+def flips_seen(image: torch.Tensor, size: int) -> tuple:
+    corner = int(image[0, 0, 0])
+    return tuple(a for a, flipped in ((0, corner >= size * (size - 1)), (1, corner % size == size - 1)) if flipped)
+
+
+def test_loader_flags_match_the_flip_actually_applied():
+    torch.manual_seed(0)
+    size = 12
+    label_manager = LabelManager({"background": 0, "target": 1}, regions_class_order=None)
+    transforms = ComposeTransforms([MirrorTransform(allowed_axes=(0, 1)), RemoveLabelTansform(-1, 0)])
+    loader = MirrorFlagDataLoader(RampDataset(size=size), 4, (size, size), (size, size), label_manager,
+                                  transforms=transforms)
+    seen = set()
+    for _ in range(12):
+        batch = loader.generate_train_batch()
+        assert batch["mirrored"].shape == (4, 2) and batch["mirrored"].dtype == torch.bool
+        for b in range(4):
+            applied = flips_seen(batch["data"][b], size)
+            flagged = tuple(torch.nonzero(batch["mirrored"][b]).flatten().tolist())
+            assert applied == flagged
+            # the segmentation went through the same flip
+            marker = torch.nonzero(batch["target"][b, 0] == 1).flatten().tolist()
+            assert marker == [size - 1 if a in applied else 0 for a in (0, 1)]
+            seen.add(applied)
+    assert seen == {(), (0,), (1,), (0, 1)}
+
+
+def test_loader_without_mirroring_flags_nothing_and_context_restores_nnunet_loader():
+    from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as module
+    original = module.nnUNetDataLoader
+    with mirror_flag_data_loaders():
+        assert module.nnUNetDataLoader is MirrorFlagDataLoader
+    assert module.nnUNetDataLoader is original
+    label_manager = LabelManager({"background": 0, "target": 1}, regions_class_order=None)
+    loader = MirrorFlagDataLoader(RampDataset(), 3, (12, 12), (12, 12), label_manager, transforms=None)
+    assert not loader.generate_train_batch()["mirrored"].any()
+
+
+def test_trainer_uses_the_mirrored_report_key_of_each_flipped_sample():
+    fake = SimpleNamespace(text_mirroring="consistent", mirror_word_groups={1: "left_right", 0: "upper_lower"})
+    batch = {"keys": ["a", "b", "c", "d"],
+             "mirrored": torch.tensor([[False, False], [False, True], [True, False], [True, True]])}
+    keys = nnUNetTrainerTMCA.text_keys(fake, batch)
+    assert keys == ["a", mirrored_key("b", ["left_right"]), mirrored_key("c", ["upper_lower"]),
+                    mirrored_key("d", ["left_right", "upper_lower"])]
+    for mode in ("off", "naive"):
+        assert nnUNetTrainerTMCA.text_keys(SimpleNamespace(text_mirroring=mode, mirror_word_groups={}), batch) == \
+            ["a", "b", "c", "d"]
+
+
+class RecordingNetwork(torch.nn.Module):
+    """Stands in for the network in the predictor: records (flip seen in the input, bound report) per call."""
+
+    def __init__(self, tmca_network, size):
+        super().__init__()
+        self._orig_mod, self.size, self.calls = tmca_network, size, []
+
+    def forward(self, x):
+        self.calls.append((flips_seen(x[0], self.size), self._orig_mod._bound_text["report"]))
+        return torch.zeros(x.shape[0], 2, *x.shape[2:])
+
+
+@pytest.mark.parametrize("mode", ["consistent", "naive"])
+def test_test_time_mirroring_pairs_each_flip_with_the_flipped_report(mode):
+    from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
+    from nnunetv2_tmca.model.config import TMCAConfig
+    from nnunetv2_tmca.model.network import build_tmca_network
+    from test_network import make_unet
+
+    size = 12
+    tmca = build_tmca_network(make_unet(__import__("dynamic_network_architectures.architectures.unet",
+                                                   fromlist=["PlainConvUNet"]).PlainConvUNet, 2, 3),
+                              TMCAConfig(text_dim=8, model_dim=8, attention_dim=8, attention_heads=2, align_dim=8,
+                                         text_mirroring=mode))
+    predictor = nnUNetPredictorTMCA(device=torch.device("cpu"), use_mirroring=True)
+    predictor.network = RecordingNetwork(tmca, size)
+    predictor.allowed_mirroring_axes = (0, 1)
+    predictor.dataset_json = PNG
+    predictor.plans_manager = SimpleNamespace(transpose_forward=[0, 1, 2])
+    predictor.configuration_manager = SimpleNamespace(patch_size=[size, size])
+    predictor.text_for_report = lambda report: {"report": report}
+    report = "Lesion in the left upper zone."
+    predictor._bind_report(report)
+    x = torch.arange(size * size, dtype=torch.float32).reshape(1, 1, size, size)
+    predictor._internal_maybe_mirror_and_predict(x)
+    calls = dict(predictor.network.calls)
+    assert set(calls) == {(), (0,), (1,), (0, 1)}
+    if mode == "consistent":
+        assert calls == {(): report, (0,): "Lesion in the left lower zone.", (1,): "Lesion in the right upper zone.",
+                         (0, 1): "Lesion in the right lower zone."}
+    else:
+        assert set(calls.values()) == {report}
+
+
+def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_dataset, tmp_path):
+    root, folder = tiny_dataset
+    env = clean_env(root, nnUNet_n_proc_DA="0")
+    run(["nnUNetv2_train", str(DATASET_ID), "2d", "0", "-tr", "nnUNetTrainerTMCA_textMirror_debug", "-device", "cpu"],
+        env)
+    model = root / "res" / DATASET_NAME / "nnUNetTrainerTMCA_textMirror_debug__nnUNetPlans__2d"
+    log = open(next((model / "fold_0").glob("training_log_*.txt"))).read()
+    assert "text-consistent mirroring" in log and "mirror axes (0, 1)" in log
+    reports = json.load(open(os.path.join(folder, "reports.json")))
+    assert not any(text in log for text in reports.values())  # patient data stays out of the log
+    checkpoint = torch.load(model / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert tuple(checkpoint["inference_allowed_mirroring_axes"]) == (0, 1)
+    plans = json.load(open(model / "plans.json"))
+    assert plans["configurations"]["2d"]["tmca"]["text_mirroring"] == "consistent"
+    out = tmp_path / "pred"
+    run(["nnUNetv2_predict_tmca", "-i", os.path.join(folder, "imagesTs"), "-o", str(out), "-d", str(DATASET_ID),
+         "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_textMirror_debug", "-device", "cpu", "-npp", "0", "-nps",
+         "0"], clean_env(root))
+    assert len([f for f in os.listdir(out) if f.endswith(".png")]) == len(os.listdir(os.path.join(folder, "imagesTs")))
