@@ -1,0 +1,60 @@
+"""QaTa-COV19 benchmark: image-only nnU-Net vs TMCA (and variants) at one budget, on the fold-0 validation split.
+
+Converts the ProLearn (or LViT) layout with ``nnUNetv2_tmca_convert qata``, plans and preprocesses with the
+stock nnU-Net (``--verify_dataset_integrity``), trains every trainer at the same budget, predicts the
+validation cases with true, shuffled (seed 0) and no reports, evaluates, prints a markdown table and writes
+table.md, dice.png and overlays into --out. Steps whose results exist are skipped.
+
+    # 2 CPU cores, ~35 min per pair of trainers: 500 train / 500 val cases at 96x96, 600 iterations each
+    python benchmarks/qata_cov19.py --source ../shared/datasets/QaTa-COV19 --out /tmp/real --num_val 200
+    # with the mirroring variants
+    python benchmarks/qata_cov19.py --source ... --out /tmp/real --num_val 200 --mirroring
+    # GPU, full size and schedule
+    python benchmarks/qata_cov19.py --source ... --out /data/qata_full -d 521 --size 0 --max_cases 0 --budget full \\
+        -device cuda
+"""
+import argparse
+
+from nnunetv2_tmca.evaluation.comparison import run_real_benchmark
+
+BUDGET_SUFFIX = {"full": "", "cpu": "_cpu", "synth": "_synth", "demo": "_demo", "debug": "_debug"}
+
+
+def parser(doc, default_id, default_max_cases, default_size):
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", required=True, help="the downloaded dataset folder")
+    p.add_argument("--out", required=True, help="working folder (nnUNet_raw/preprocessed/results live inside)")
+    p.add_argument("-d", "--dataset_id", type=int, default=default_id)
+    p.add_argument("--size", type=int, default=default_size, help="resize to NxN (0: original size)")
+    p.add_argument("--max_cases", type=int, default=default_max_cases,
+                   help="at most N cases per split, seeded subset (0: all)")
+    p.add_argument("--num_val", type=int, default=None, help="evaluate a seeded subset of N validation cases")
+    p.add_argument("--budget", default="cpu", choices=sorted(BUDGET_SUFFIX),
+                   help="training budget: cpu = 30 epochs x 20 iterations, batch 12; full = nnU-Net's 1000 epochs")
+    p.add_argument("--ablations", action="store_true", help="also _noAlign, _globalAlign, _singleLevel, _noLGTE")
+    p.add_argument("--mirroring", action="store_true", help="also _textMirror and _naiveMirror")
+    p.add_argument("--no_baseline", action="store_true", help="skip the image-only nnUNetTrainer")
+    p.add_argument("-device", default="cpu")
+    return p
+
+
+def trainers_of(args):
+    suffix = BUDGET_SUFFIX[args.budget]
+    names = ["nnUNetTrainerTMCA"]
+    if args.mirroring:
+        names += ["nnUNetTrainerTMCA_textMirror", "nnUNetTrainerTMCA_naiveMirror"]
+    if args.ablations:
+        names += [f"nnUNetTrainerTMCA_{a}" for a in ("noAlign", "globalAlign", "singleLevel", "noLGTE")]
+    baseline = None if args.no_baseline else f"nnUNetTrainer{suffix}"
+    return [n + suffix for n in names], baseline
+
+
+def main():
+    args = parser(__doc__, 511, 500, 96).parse_args()
+    trainers, baseline = trainers_of(args)
+    run_real_benchmark("qata", args.source, args.dataset_id, args.out, trainers, baseline, args.size or None,
+                       args.max_cases or None, args.num_val, args.device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Train several trainers at one budget and compare them with true, shuffled and no reports.
+
+The shared engine of ``nnUNetv2_tmca_demo`` and the ``benchmarks/`` scripts. Every step runs
+nnU-Net's stock command lines (``nnUNetv2_plan_and_preprocess``, ``nnUNetv2_train``,
+``nnUNetv2_predict``) or ours (``nnUNetv2_predict_tmca``, ``nnUNetv2_tmca_visualize``) in
+subprocesses whose nnU-Net paths point into one working folder, and each step is skipped when
+its result exists (delete a model's ``checkpoint_final.pth`` to train it again). Reports are
+never printed: logs name case ids and counts only.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+
+def step(msg: str):
+    print(f"\n[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def nnunet_env(out: str) -> dict:
+    """Environment with nnU-Net's three folders inside ``out`` and the CPU-friendly process settings."""
+    env = dict(os.environ, nnUNet_raw=os.path.join(out, "nnUNet_raw"),
+               nnUNet_preprocessed=os.path.join(out, "nnUNet_preprocessed"),
+               nnUNet_results=os.path.join(out, "nnUNet_results"), MPLBACKEND="Agg")
+    env.setdefault("nnUNet_def_n_proc", "1")
+    env.pop("nnUNet_n_proc_DA", None)  # planning crashes with 0 (design brief); training sets it below
+    return env
+
+
+def run_logged(cmd, env, log_file):
+    with open(log_file, "a") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n")
+        log.flush()
+        p = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise SystemExit(f"'{' '.join(cmd)}' failed; see {log_file}")
+
+
+def plan(env, dataset_folder: str, dataset_id: int, config: str, log: str, verify: bool = False):
+    if os.path.isfile(os.path.join(env["nnUNet_preprocessed"], os.path.basename(dataset_folder), "nnUNetPlans.json")) \
+            and os.path.isdir(os.path.join(env["nnUNet_preprocessed"], os.path.basename(dataset_folder),
+                                           f"nnUNetPlans_{config}")):
+        print("    already planned and preprocessed")
+        return
+    run_logged(["nnUNetv2_plan_and_preprocess", "-d", str(dataset_id), "-c", config, "-np", "1", "-npfp", "1"]
+               + (["--verify_dataset_integrity"] if verify else []), env, log)
+
+
+def train(env, dataset_folder: str, dataset_id: int, config: str, trainer: str, device: str, log: str):
+    final = os.path.join(env["nnUNet_results"], os.path.basename(dataset_folder), f"{trainer}__nnUNetPlans__{config}",
+                         "fold_0", "checkpoint_final.pth")
+    if os.path.isfile(final):
+        print(f"    already trained ({final}); delete it to train again")
+        return
+    t0 = time.time()
+    train_env = dict(env, nnUNet_n_proc_DA=env.get("nnUNet_tmca_n_proc_DA", "0" if device == "cpu" else "4"))
+    run_logged(["nnUNetv2_train", str(dataset_id), config, "0", "-tr", trainer, "-device", device], train_env, log)
+    print(f"    {time.time() - t0:.0f} s")
+
+
+def prediction_runs(trainers, baseline, reports: str, shuffled_reports: str, pred_root: str,
+                    controls: bool = True) -> dict:
+    """name -> command (without the shared arguments) for every prediction of the comparison."""
+    runs = {}
+    for trainer in trainers:
+        runs[f"{trainer}, true reports"] = ["nnUNetv2_predict_tmca", "-tr", trainer, "--reports", reports, "-o",
+                                            os.path.join(pred_root, trainer, "true")]
+        if controls:
+            runs[f"{trainer}, shuffled reports"] = ["nnUNetv2_predict_tmca", "-tr", trainer, "--reports",
+                                                    shuffled_reports, "-o", os.path.join(pred_root, trainer,
+                                                                                         "shuffled")]
+            runs[f"{trainer}, no report"] = ["nnUNetv2_predict_tmca", "-tr", trainer, "--no_text", "-o",
+                                             os.path.join(pred_root, trainer, "no_text")]
+    if baseline:
+        runs[f"{baseline} (image only)"] = ["nnUNetv2_predict", "-tr", baseline, "-o",
+                                            os.path.join(pred_root, baseline)]
+    return runs
+
+
+def predict_and_evaluate(env, dataset_id: int, config: str, trainers, baseline, images: str, labels: str,
+                         reports_file: str, out: str, device: str, log: str, controls: bool = True) -> dict:
+    """Predict ``images`` with every run (true/shuffled/no reports; image-only baseline), evaluate against
+    ``labels``; returns name -> summary (also table.md and dice.png in ``out``)."""
+    from nnunetv2_tmca.evaluation.controls import shuffle_reports
+    from nnunetv2_tmca.evaluation.evaluate import evaluate_folders, infer_file_ending
+    from nnunetv2_tmca.reports import atomic_write_json, load_reports
+
+    ending = infer_file_ending(labels)
+    case_ids = sorted(f[:-len(ending)] for f in os.listdir(labels) if f.endswith(ending))
+    reports = load_reports(reports_file)
+    shuffled = os.path.join(out, "reports_shuffled.json")
+    atomic_write_json(shuffle_reports({c: reports[c] for c in case_ids}, seed=0), shuffled)
+    common = ["-i", images, "-d", str(dataset_id), "-c", config, "-f", "0", "-device", device, "-npp", "0", "-nps",
+              "0", "--disable_progress_bar"]
+    runs = prediction_runs(trainers, baseline, reports_file, shuffled, os.path.join(out, "predictions"), controls)
+    step(f"predicting {len(case_ids)} cases: {len(runs)} runs (true, shuffled, no reports; image-only baseline)")
+    for name, cmd in runs.items():
+        target = cmd[cmd.index("-o") + 1]
+        if os.path.isdir(target) and len([f for f in os.listdir(target) if f.endswith(ending)]) == len(case_ids):
+            print(f"    {name}: already predicted")
+            continue
+        t0 = time.time()
+        run_logged(cmd + common, env, log)
+        print(f"    {name}: {time.time() - t0:.0f} s")
+    step("evaluating")
+    return {name: evaluate_folders(labels, cmd[cmd.index("-o") + 1]) for name, cmd in runs.items()}
+
+
+def plot_dice(summaries: dict, path: str, title: str = ""):
+    """Horizontal bars of per-image and global Dice per run."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summaries)
+    per_image = [100 * (summaries[n]["per_image_mean"]["Dice"] or 0) for n in names]
+    pooled = [100 * (summaries[n]["global"]["Dice"] or 0) for n in names]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    y = range(len(names))
+    ax.barh([i + 0.2 for i in y], per_image, height=0.4, label="per-image Dice")
+    ax.barh([i - 0.2 for i in y], pooled, height=0.4, label="global Dice")
+    ax.set_yticks(list(y), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Dice (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def raw_dataset_folder(env, dataset_id: int) -> str | None:
+    root = env["nnUNet_raw"]
+    matches = sorted(f for f in os.listdir(root) if f.startswith(f"Dataset{dataset_id:03d}_")) \
+        if os.path.isdir(root) else []
+    return os.path.join(root, matches[0]) if matches else None
+
+
+def validation_subset(env, raw: str, out: str, num_val: int | None, seed: int = 0) -> tuple[str, str]:
+    """Folders of links to the fold-0 validation cases (all, or a seeded random ``num_val`` of them)."""
+    import json
+
+    import numpy as np
+
+    with open(os.path.join(raw, "dataset.json")) as f:
+        dataset_json = json.load(f)
+    ending = dataset_json["file_ending"]
+    splits = json.load(open(os.path.join(env["nnUNet_preprocessed"], os.path.basename(raw), "splits_final.json")))
+    val = sorted(splits[0]["val"])
+    if num_val and num_val < len(val):
+        val = sorted(np.random.default_rng(seed).choice(val, num_val, replace=False).tolist())
+    images, labels = os.path.join(out, "val_images"), os.path.join(out, "val_labels")
+    for folder in (images, labels):
+        os.makedirs(folder, exist_ok=True)
+        for f in os.listdir(folder):
+            os.remove(os.path.join(folder, f))
+    channels = len(dataset_json.get("channel_names", dataset_json.get("modality", {"0": ""})))
+    for case in val:
+        for c in range(channels):
+            name = f"{case}_{c:04d}{ending}"
+            os.symlink(os.path.join(raw, "imagesTr", name), os.path.join(images, name))
+        os.symlink(os.path.join(raw, "labelsTr", case + ending), os.path.join(labels, case + ending))
+    return images, labels
+
+
+def run_real_benchmark(dataset: str, source: str, dataset_id: int, out: str, trainers, baseline: str | None,
+                       size: int | None, max_cases: int | None, num_val: int | None, device: str = "cpu",
+                       prompt: str | None = None, overlays: int = 3, controls: bool = True) -> str:
+    """Convert -> plan (with integrity check) -> train -> predict the fold-0 validation split (true, shuffled,
+    no reports) -> evaluate -> table.md + dice.png (+ overlays) in ``out``; returns the markdown table."""
+    from nnunetv2_tmca.evaluation.evaluate import compare_runs
+
+    out = os.path.abspath(out)
+    os.makedirs(out, exist_ok=True)
+    env = nnunet_env(out)
+    log = os.path.join(out, "log.txt")
+    start = time.time()
+    print(f"Working in {out} (commands and their output: {log})")
+    step(f"1/5 nnUNetv2_tmca_convert {dataset} (size {size or 'original'}, at most {max_cases or 'all'} cases "
+         f"per split)")
+    raw = raw_dataset_folder(env, dataset_id)
+    if raw is None:
+        cmd = ["nnUNetv2_tmca_convert", dataset, source, "-d", str(dataset_id), "--no_progress"]
+        cmd += (["--size", str(size)] if size else []) + (["--max_cases", str(max_cases)] if max_cases else [])
+        cmd += ["--prompt", prompt] if prompt else []
+        run_logged(cmd, env, log)
+        raw = raw_dataset_folder(env, dataset_id)
+    else:
+        print(f"    already converted ({raw})")
+    step("2/5 nnUNetv2_plan_and_preprocess --verify_dataset_integrity")
+    plan(env, raw, dataset_id, "2d", log, verify=True)
+    for trainer in list(trainers) + ([baseline] if baseline else []):
+        step(f"3/5 nnUNetv2_train {dataset_id} 2d 0 -tr {trainer}")
+        train(env, raw, dataset_id, "2d", trainer, device, log)
+    images, labels = validation_subset(env, raw, out, num_val)
+    step(f"4/5 fold-0 validation split: {len(os.listdir(labels))} cases")
+    summaries = predict_and_evaluate(env, dataset_id, "2d", trainers, baseline, images, labels,
+                                     os.path.join(raw, "reports.json"), out, device, log, controls)
+    table = compare_runs(summaries)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(table + "\n")
+    plot_dice(summaries, os.path.join(out, "dice.png"), f"{os.path.basename(raw)}: fold-0 validation, "
+                                                        f"{len(os.listdir(labels))} cases")
+    if overlays and trainers:
+        step("5/5 overlays")
+        cases = sorted(s["case"] for s in next(iter(summaries.values()))["per_case"])[:overlays]
+        run_logged(["nnUNetv2_tmca_visualize", "-i", images, "-o", os.path.join(out, "overlays"), "-d",
+                    str(dataset_id), "-c", "2d", "-tr", trainers[0], "-f", "0", "--labels", labels, "--reports",
+                    os.path.join(raw, "reports.json"), "--cases",
+                    *cases, "-device", device], env, log)
+    print(f"\n{os.path.basename(raw)}, fold-0 validation split (per-image mean and pooled global):\n")
+    print(table)
+    print(f"\nTable: {os.path.join(out, 'table.md')}; plot: {os.path.join(out, 'dice.png')}; "
+          f"total {time.time() - start:.0f} s")
+    return table

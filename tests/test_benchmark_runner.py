@@ -1,0 +1,59 @@
+"""The real-dataset benchmark script end to end on a tiny QaTa-layout folder the test makes (ProLearn layout)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from conftest import clean_env
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECRET = "SECRET-REPORT-TEXT-5e1a"
+
+
+def make_prolearn_qata(src, n_train=20, n_val=6, size=32):
+    """A lesion in the image's left or right half; the report says which side."""
+    rng = np.random.default_rng(0)
+    ids = [f"covid_{i:04d}" for i in range(n_train + n_val)]
+    for sub in ("images", "masks", "reports"):
+        os.makedirs(os.path.join(src, sub))
+    for i, cid in enumerate(ids):
+        side = "left" if i % 2 else "right"
+        img = rng.integers(0, 60, (size, size)).astype(np.uint8)
+        mask = np.zeros((size, size), np.uint8)
+        c0 = 4 if side == "left" else size - 12
+        mask[10:18, c0:c0 + 8] = 255
+        img[mask > 0] = 200
+        Image.fromarray(img).save(os.path.join(src, "images", f"{cid}.png"))
+        Image.fromarray(mask).save(os.path.join(src, "masks", f"{cid}.png"))
+        with open(os.path.join(src, "reports", f"{cid}.txt"), "w") as f:
+            f.write(f"unilateral pulmonary infection, one infected area, middle {side} lung. {SECRET}\n")
+    with open(os.path.join(src, "split.json"), "w") as f:
+        json.dump({"train": ids[:n_train], "val": ids[n_train:]}, f)
+    return ids[n_train:]
+
+
+def test_qata_benchmark_script_converts_trains_predicts_and_tabulates(tmp_path):
+    src = tmp_path / "QaTa"
+    val_ids = make_prolearn_qata(str(src))
+    out = tmp_path / "bench"
+    env = clean_env(tmp_path)
+    env["PYTHONPATH"] = os.path.join(REPO, "benchmarks")
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "qata_cov19.py"), "--source", str(src), "--out", str(out),
+           "-d", "731", "--size", "0", "--max_cases", "0", "--budget", "debug", "--num_val", "4"]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert SECRET not in p.stdout + p.stderr and SECRET not in open(out / "log.txt").read()
+    table = open(out / "table.md").read()
+    for row in ("nnUNetTrainerTMCA_debug, true reports", "nnUNetTrainerTMCA_debug, shuffled reports",
+                "nnUNetTrainerTMCA_debug, no report", "nnUNetTrainer_debug (image only)"):
+        assert row in table and row in p.stdout
+    assert table.count("| 4 |") == 4  # 4 of the 6 validation cases, every run
+    evaluated = sorted(f[:-4] for f in os.listdir(out / "val_labels"))
+    assert len(evaluated) == 4 and set(evaluated) <= set(val_ids)
+    assert os.path.getsize(out / "dice.png") > 1000 and os.listdir(out / "overlays")
+    # a second run finds everything done and only re-evaluates
+    p2 = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert p2.returncode == 0 and "already trained" in p2.stdout and "already predicted" in p2.stdout
