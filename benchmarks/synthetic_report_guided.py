@@ -6,6 +6,7 @@ global Dice/IoU on held-out test images with true, shuffled and no reports.
 
     python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench            # 1,000 iterations each
     python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench --ablations
+    python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench --mirroring   # _textMirror, _naiveMirror
 """
 import argparse
 
@@ -20,6 +21,7 @@ def main():
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--dim", type=int, default=2)
     p.add_argument("--ablations", action="store_true", help="also train the ablation trainers")
+    p.add_argument("--mirroring", action="store_true", help="also train the mirroring variants")
     p.add_argument("--trainers", nargs="+", default=["nnUNetTrainerTMCA_synth"])
     p.add_argument("--baseline", default="nnUNetTrainer_synth")
     p.add_argument("-device", default="cpu")
@@ -27,6 +29,8 @@ def main():
     trainers = list(args.trainers)
     if args.ablations:
         trainers += [f"nnUNetTrainerTMCA_{a}_synth" for a in ("noAlign", "globalAlign", "singleLevel", "noLGTE")]
+    if args.mirroring:
+        trainers += ["nnUNetTrainerTMCA_textMirror_synth", "nnUNetTrainerTMCA_naiveMirror_synth"]
     run_comparison(args.out, trainers, args.baseline, args.num_train, args.num_test, args.size, dataset_id=991,
                    device=args.device, seed=1, dim=args.dim)
 
