@@ -163,6 +163,14 @@ def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_d
     assert not any(text in log for text in reports.values())  # patient data stays out of the log
     checkpoint = torch.load(model / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
     assert tuple(checkpoint["inference_allowed_mirroring_axes"]) == (0, 1)
+    # the mirrored reports' encodings sit in the same cache file as the originals
+    from nnunetv2_tmca.reports import text_hash
+    from nnunetv2_tmca.text.cache import load_table
+    cache = root / "pre" / DATASET_NAME / "tmca_text_cache" / "default__L64.safetensors"
+    cached = set(load_table(str(cache)).hashes)
+    wanted = with_mirrored_reports(reports, ["left_right", "upper_lower"])
+    assert {text_hash(t) for t in wanted.values()} <= cached
+    assert len({text_hash(t) for t in wanted.values()}) > len({text_hash(t) for t in reports.values()})
     plans = json.load(open(model / "plans.json"))
     assert plans["configurations"]["2d"]["tmca"]["text_mirroring"] == "consistent"
     out = tmp_path / "pred"
