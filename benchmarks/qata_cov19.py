@@ -34,6 +34,8 @@ def parser(doc, default_id, default_max_cases, default_size):
     p.add_argument("--ablations", action="store_true", help="also _noAlign, _globalAlign, _singleLevel, _noLGTE")
     p.add_argument("--mirroring", action="store_true", help="also _textMirror and _naiveMirror")
     p.add_argument("--no_baseline", action="store_true", help="skip the image-only nnUNetTrainer")
+    p.add_argument("--trainers", nargs="+", default=None,
+                   help="exactly these TMCA trainers (overrides --budget/--mirroring/--ablations for TMCA)")
     p.add_argument("-device", default="cpu")
     return p
 
@@ -46,7 +48,7 @@ def trainers_of(args):
     if args.ablations:
         names += [f"nnUNetTrainerTMCA_{a}" for a in ("noAlign", "globalAlign", "singleLevel", "noLGTE")]
     baseline = None if args.no_baseline else f"nnUNetTrainer{suffix}"
-    return [n + suffix for n in names], baseline
+    return (args.trainers or [n + suffix for n in names]), baseline
 
 
 def main():
