@@ -5,7 +5,7 @@ check, train, predict the 100 official validation images with true, shuffled and
 table + plot + overlays). The prompt level is chosen with --prompt (default p6: count, size, colour, shape
 and position). The prompts were derived from the masks: they are optimistic "oracle" text.
 
-    python benchmarks/kvasir_seg.py --source ../shared/datasets/Kvasir-SEG --out /tmp/real      # 96x96, CPU
+    python benchmarks/kvasir_seg.py --source ../shared/datasets/Kvasir-SEG --out /tmp/real      # 64x64, CPU
     python benchmarks/kvasir_seg.py --source ... --out /data/kvasir_full -d 522 --size 0 --budget full -device cuda
 """
 import os
@@ -18,7 +18,7 @@ from nnunetv2_tmca.evaluation.comparison import run_real_benchmark  # noqa: E402
 
 
 def main():
-    p = parser(__doc__, 512, 0, 96)
+    p = parser(__doc__, 512, 0, 64)
     p.add_argument("--prompt", default="p6", help="MedVLSM prompt key used as the report (p0..p9)")
     args = p.parse_args()
     trainers, baseline = trainers_of(args)

@@ -45,6 +45,8 @@ def test_qata_benchmark_script_converts_trains_predicts_and_tabulates(tmp_path):
            "-d", "731", "--size", "0", "--max_cases", "0", "--budget", "debug", "--num_val", "4"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert os.path.isdir(out / "nnUNet_results" / "Dataset731_QaTaCOV19")
+    out = out / "benchmark_731"
     assert SECRET not in p.stdout + p.stderr and SECRET not in open(out / "log.txt").read()
     table = open(out / "table.md").read()
     for row in ("nnUNetTrainerTMCA_debug, true reports", "nnUNetTrainerTMCA_debug, shuffled reports",

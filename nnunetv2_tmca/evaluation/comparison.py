@@ -169,12 +169,13 @@ def run_real_benchmark(dataset: str, source: str, dataset_id: int, out: str, tra
                        size: int | None, max_cases: int | None, num_val: int | None, device: str = "cpu",
                        prompt: str | None = None, overlays: int = 3, controls: bool = True) -> str:
     """Convert -> plan (with integrity check) -> train -> predict the fold-0 validation split (true, shuffled,
-    no reports) -> evaluate -> table.md + dice.png (+ overlays) in ``out``; returns the markdown table."""
+    no reports) -> evaluate -> table.md + dice.png (+ overlays) in ``out/benchmark_<id>/``; returns the table."""
     from nnunetv2_tmca.evaluation.evaluate import compare_runs
 
-    out = os.path.abspath(out)
+    root = os.path.abspath(out)
+    env = nnunet_env(root)  # nnUNet_raw/preprocessed/results in ``out``, shared by every dataset there
+    out = os.path.join(root, f"benchmark_{dataset_id}")  # this dataset's predictions, table, plot, overlays
     os.makedirs(out, exist_ok=True)
-    env = nnunet_env(out)
     log = os.path.join(out, "log.txt")
     start = time.time()
     print(f"Working in {out} (commands and their output: {log})")
