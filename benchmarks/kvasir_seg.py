@@ -21,9 +21,10 @@ def main():
     p = parser(__doc__, 512, 0, 64)
     p.add_argument("--prompt", default="p6", help="MedVLSM prompt key used as the report (p0..p9)")
     args = p.parse_args()
-    trainers, baseline = trainers_of(args)
+    trainers, baseline, folder = trainers_of(args)
     run_real_benchmark("kvasir", args.source, args.dataset_id, args.out, trainers, baseline, args.size or None,
-                       args.max_cases or None, args.num_val, args.device, prompt=args.prompt)
+                       args.max_cases or None, args.num_val, args.device, prompt=args.prompt,
+                       ext_trainer_folder=folder)
 
 
 if __name__ == "__main__":

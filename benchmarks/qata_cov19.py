@@ -9,13 +9,16 @@ table.md, dice.png and overlays into --out. Steps whose results exist are skippe
     python benchmarks/qata_cov19.py --source ../shared/datasets/QaTa-COV19 --out /tmp/real --num_val 200
     # with the mirroring variants
     python benchmarks/qata_cov19.py --source ... --out /tmp/real --num_val 200 --mirroring
+    # a custom budget: trainers <name>_e40i25b8 are generated into OUT/benchmark_<id>/trainers
+    python benchmarks/qata_cov19.py --source ... --out /tmp/real --epochs 40 --iterations 25 --batch_size 8
     # GPU, full size and schedule
     python benchmarks/qata_cov19.py --source ... --out /data/qata_full -d 521 --size 0 --max_cases 0 --budget full \\
         -device cuda
 """
 import argparse
+import os
 
-from nnunetv2_tmca.evaluation.comparison import run_real_benchmark
+from nnunetv2_tmca.evaluation.comparison import budget_trainers, run_real_benchmark
 
 BUDGET_SUFFIX = {"full": "", "cpu": "_cpu", "synth": "_synth", "demo": "_demo", "debug": "_debug"}
 
@@ -31,6 +34,9 @@ def parser(doc, default_id, default_max_cases, default_size):
     p.add_argument("--num_val", type=int, default=None, help="evaluate a seeded subset of N validation cases")
     p.add_argument("--budget", default="cpu", choices=sorted(BUDGET_SUFFIX),
                    help="training budget: cpu = 30 epochs x 20 iterations, batch 12; full = nnU-Net's 1000 epochs")
+    p.add_argument("--epochs", type=int, default=None, help="custom budget (instead of --budget): epochs")
+    p.add_argument("--iterations", type=int, default=None, help="custom budget: iterations per epoch")
+    p.add_argument("--batch_size", type=int, default=None, help="custom budget: batch size")
     p.add_argument("--ablations", action="store_true", help="also _noAlign, _globalAlign, _singleLevel, _noLGTE")
     p.add_argument("--mirroring", action="store_true", help="also _textMirror and _naiveMirror")
     p.add_argument("--no_baseline", action="store_true", help="skip the image-only nnUNetTrainer")
@@ -41,21 +47,29 @@ def parser(doc, default_id, default_max_cases, default_size):
 
 
 def trainers_of(args):
-    suffix = BUDGET_SUFFIX[args.budget]
+    """(TMCA trainers, image-only baseline, folder of generated budget trainers or None)."""
+    custom = any(v is not None for v in (args.epochs, args.iterations, args.batch_size))
+    suffix = "" if custom else BUDGET_SUFFIX[args.budget]
     names = ["nnUNetTrainerTMCA"]
     if args.mirroring:
         names += ["nnUNetTrainerTMCA_textMirror", "nnUNetTrainerTMCA_naiveMirror"]
     if args.ablations:
         names += [f"nnUNetTrainerTMCA_{a}" for a in ("noAlign", "globalAlign", "singleLevel", "noLGTE")]
     baseline = None if args.no_baseline else f"nnUNetTrainer{suffix}"
-    return (args.trainers or [n + suffix for n in names]), baseline
+    trainers = args.trainers or [n + suffix for n in names]
+    if not custom:
+        return trainers, baseline, None
+    folder = os.path.join(os.path.abspath(args.out), f"benchmark_{args.dataset_id}", "trainers")
+    made = budget_trainers(folder, trainers + ([baseline] if baseline else []), args.epochs or 30,
+                           args.iterations or 20, args.batch_size or 12)
+    return made[:len(trainers)], (made[-1] if baseline else None), folder
 
 
 def main():
     args = parser(__doc__, 511, 500, 96).parse_args()
-    trainers, baseline = trainers_of(args)
+    trainers, baseline, folder = trainers_of(args)
     run_real_benchmark("qata", args.source, args.dataset_id, args.out, trainers, baseline, args.size or None,
-                       args.max_cases or None, args.num_val, args.device)
+                       args.max_cases or None, args.num_val, args.device, ext_trainer_folder=folder)
 
 
 if __name__ == "__main__":

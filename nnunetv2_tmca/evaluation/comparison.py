@@ -167,13 +167,16 @@ def validation_subset(env, raw: str, out: str, num_val: int | None, seed: int = 
 
 def run_real_benchmark(dataset: str, source: str, dataset_id: int, out: str, trainers, baseline: str | None,
                        size: int | None, max_cases: int | None, num_val: int | None, device: str = "cpu",
-                       prompt: str | None = None, overlays: int = 3, controls: bool = True) -> str:
+                       prompt: str | None = None, overlays: int = 3, controls: bool = True,
+                       ext_trainer_folder: str | None = None) -> str:
     """Convert -> plan (with integrity check) -> train -> predict the fold-0 validation split (true, shuffled,
     no reports) -> evaluate -> table.md + dice.png (+ overlays) in ``out/benchmark_<id>/``; returns the table."""
     from nnunetv2_tmca.evaluation.evaluate import compare_runs
 
     root = os.path.abspath(out)
     env = nnunet_env(root)  # nnUNet_raw/preprocessed/results in ``out``, shared by every dataset there
+    if ext_trainer_folder:  # e.g. budget_trainers(); our own trainers are appended by the start-up hook
+        env["nnUNet_extTrainer"] = os.pathsep.join(p for p in (ext_trainer_folder, env.get("nnUNet_extTrainer")) if p)
     out = os.path.join(root, f"benchmark_{dataset_id}")  # this dataset's predictions, table, plot, overlays
     os.makedirs(out, exist_ok=True)
     log = os.path.join(out, "log.txt")
@@ -216,3 +219,25 @@ def run_real_benchmark(dataset: str, source: str, dataset_id: int, out: str, tra
     print(f"\nTable: {os.path.join(out, 'table.md')}; plot: {os.path.join(out, 'dice.png')}; "
           f"total {time.time() - start:.0f} s")
     return table
+
+
+def budget_trainers(folder: str, bases, epochs: int, iterations: int, batch_size: int) -> list:
+    """Write ``folder/tmca_budget_trainers.py`` with one class per base trainer at this budget and return their
+    names (``<base>_e{epochs}i{iterations}b{batch}``). Put ``folder`` into ``nnUNet_extTrainer`` so that the
+    stock ``nnUNetv2_train`` finds them; the model folder's name then says the budget."""
+    tag = f"_e{int(epochs)}i{int(iterations)}b{int(batch_size)}"
+    lines = ['"""Budget variants written by nnunetv2_tmca.evaluation.comparison.budget_trainers."""',
+             "from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer  # noqa: F401",
+             "import nnunetv2_tmca.training as tmca_trainers",
+             "from nnunetv2_tmca.training.variants.schedules.budgets import BudgetMixin", ""]
+    names = []
+    for base in bases:
+        source = "nnUNetTrainer" if base == "nnUNetTrainer" else f"tmca_trainers.{base}"
+        names.append(base + tag)
+        lines += [f"class {base + tag}(BudgetMixin, {source}):",
+                  f"    budget_epochs, budget_iterations, budget_val_iterations, budget_batch_size = "
+                  f"{int(epochs)}, {int(iterations)}, {max(1, int(iterations) // 4)}, {int(batch_size)}", "", ""]
+    os.makedirs(folder, exist_ok=True)
+    from nnunetv2_tmca.io_utils import atomic_write_bytes
+    atomic_write_bytes(("\n".join(lines).rstrip() + "\n").encode(), os.path.join(folder, "tmca_budget_trainers.py"))
+    return names
