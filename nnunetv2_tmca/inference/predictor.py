@@ -36,7 +36,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         self.reports, self.reports_source = {}, None
         self._encoder, self._encoded = None, {}
         self._ofile_to_case, self._case_queue, self._sequential = {}, deque(), False
-        self._current_report = None  # the report bound to the network (for test-time mirroring)
+        self._flip_texts = {}  # flip axes -> encoded mirrored report of the bound case (test-time mirroring)
         if reports is not None:
             self.set_reports(reports)
 
@@ -128,29 +128,32 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         self._bind_report(report)
 
     def _bind_report(self, report: str | None):
-        """Bind one case's report (None: the learned null text) for the coming sliding-window passes."""
-        self._current_report = report if self.use_text else None
+        """Bind one case's report (None: the learned null text) for the coming sliding-window passes,
+        with its mirrored versions for test-time mirroring encoded once here, not per tile."""
         self.tmca_network.set_bound_text(self.text_for_report(report))
+        self._flip_texts = {}
+        axes = self.allowed_mirroring_axes if self.use_mirroring else None
+        if report is None or not self.use_text or not axes or self.tmca_network.config.text_mirroring == "naive":
+            return
+        groups = mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
+                                    len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or {}
+        for flip in _flip_combinations(axes):
+            self._flip_texts[flip] = self.text_for_report(mirror_report(report, groups_for_flip(flip, groups)))
 
     def _unbind(self):
-        self._current_report = None
+        self._flip_texts = {}
         self.tmca_network.set_bound_text(None)
 
     def _internal_maybe_mirror_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         """nnU-Net's test-time mirroring, each flip predicted with the equally flipped report."""
-        net = self.tmca_network
-        report, axes = self._current_report, self.allowed_mirroring_axes if self.use_mirroring else None
-        if report is None or not axes or net.config.text_mirroring == "naive":
+        if not self._flip_texts:  # no report, no mirroring, or a "naive" model: nnU-Net's own
             return super()._internal_maybe_mirror_and_predict(x)
-        groups = mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
-                                    len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or {}
         prediction = self.network(x)
-        combinations = [c for n in range(1, len(axes) + 1) for c in itertools.combinations(axes, n)]
-        for flip in combinations:
+        for flip, text in self._flip_texts.items():
             flip_dims = [a + 2 for a in flip]
-            with net.bind_text(self.text_for_report(mirror_report(report, groups_for_flip(flip, groups)))):
+            with self.tmca_network.bind_text(text):
                 prediction += torch.flip(self.network(torch.flip(x, flip_dims)), flip_dims)
-        return prediction / (len(combinations) + 1)
+        return prediction / (len(self._flip_texts) + 1)
 
     # -------------------------------------------------------- nnU-Net hooks
     def _manage_input_and_output_lists(self, *args, **kwargs):
@@ -231,3 +234,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                 num_processes_segmentation_export)
         finally:
             self.reports, self.allow_missing_reports = previous, allow
+
+
+def _flip_combinations(axes) -> list:
+    """Every non-empty combination of the mirror axes, in nnU-Net's order: (0,), (1,), (0, 1), ..."""
+    return [c for n in range(1, len(axes) + 1) for c in itertools.combinations(axes, n)]

@@ -8,6 +8,8 @@ network settings are written into the plans, which nnU-Net copies into the model
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -72,11 +74,17 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                      "text_max_length": self.text_max_length,
                                      "text_mirroring": self.text_mirroring})
 
-    @property
+    @functools.cached_property
     def mirror_word_groups(self) -> dict:
         """Patch axis -> report word group a flip along it trades ({} if the dataset names none)."""
         return mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
                                   len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or {}
+
+    def text_safe_axes(self, mirror_axes):
+        """The mirror axes along which no report word group applies (None if none is left)."""
+        return text_safe_mirror_axes(mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
+                                     len(self.configuration_manager.patch_size),
+                                     image_is_2d(self.dataset_json)) or None
 
     def initialize(self):
         reports = load_dataset_reports(find_raw_dataset_folder(self.plans_manager.dataset_name),
@@ -143,9 +151,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         limit = np.deg2rad(self.max_rotation_degrees)
         rotation = (max(rotation[0], -limit), min(rotation[1], limit))
         if self.text_mirroring == "off":
-            mirror_axes = text_safe_mirror_axes(
-                mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
-                len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or None
+            mirror_axes = self.text_safe_axes(mirror_axes)
         self.inference_allowed_mirroring_axes = mirror_axes
         self.print_to_log_file(f"TMCA augmentation policy: mirror axes {mirror_axes} (text mirroring "
                                f"'{self.text_mirroring}'), rotation limited to +-{self.max_rotation_degrees} deg "
@@ -269,9 +275,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         if self.text_mirroring == "consistent":
             # nnU-Net's predictor cannot pair a flipped tile with the flipped report: here only text-safe axes
             # (nnUNetv2_predict_tmca pairs them and uses all axes)
-            self.inference_allowed_mirroring_axes = text_safe_mirror_axes(
-                mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
-                len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or None
+            self.inference_allowed_mirroring_axes = self.text_safe_axes(mirror_axes)
         try:
             super().perform_actual_validation(save_probabilities)
         finally:
