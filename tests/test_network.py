@@ -130,3 +130,28 @@ def test_coordinate_features_cached_in_prediction_serve_training():
     seg, aux = net(x, text=random_text(2), return_alignment=True)
     (sum(o.mean() for o in seg) + sum(a["logits"].mean() for a in aux["stages"].values())).backward()
     assert all(p.grad is not None for p in net.heads.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_cross_attention_equals_explicit_softmax_and_ignores_masked_tokens(dim):
+    from nnunetv2_tmca.model.lgte import CrossModalAttention
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d if dim == 2 else torch.nn.Conv3d
+    att = CrossModalAttention(channels=6, text_dim=8, attention_dim=8, heads=2, conv_op=conv)
+    torch.nn.init.normal_(att.gate)
+    feat = torch.randn(3, 6, *([5] * dim))
+    tokens = torch.randn(3, 7, 8)
+    mask = torch.tensor([[1] * 7, [1] * 3 + [0] * 4, [1] + [0] * 6], dtype=torch.bool)
+    fused, out = att(feat, tokens, mask)
+    # reference: softmax over the valid tokens of each sample, per head
+    q = (att.q(feat) + att.q_position(feat)).reshape(3, 2, 4, -1)  # (B, h, dh, N)
+    k, v = att.kv(tokens).reshape(3, 7, 2, 2, 4).permute(2, 0, 3, 1, 4)
+    scores = torch.einsum("bhld,bhdn->bhln", k, q) / 2.0  # 1 / sqrt(head dim 4)
+    scores = scores.masked_fill(~mask[:, None, :, None], float("-inf"))
+    mixed = torch.einsum("bhld,bhln->bhdn", v, scores.softmax(dim=2)).reshape(3, 8, *feat.shape[2:])
+    reference = att.out(mixed)
+    assert torch.allclose(out, reference, atol=1e-5)
+    assert torch.allclose(fused, feat + att.gate.reshape(1, 6, *([1] * dim)) * reference, atol=1e-5)
+    noisy = tokens.clone()
+    noisy[~mask] = 1e3  # masked (padding) tokens must not matter
+    assert torch.allclose(att(feat, noisy, mask)[1], out, atol=1e-5)
