@@ -20,29 +20,38 @@ class TMCALocalLogger(LocalLogger):
         super().load_checkpoint(checkpoint)
 
     def plot_progress_png(self, output_folder):
-        super().plot_progress_png(output_folder)
+        """progress.png with nnU-Net's three panels (losses and pseudo Dice, epoch duration, learning rate)
+        and a fourth for the alignment loss and its terms, drawn and saved once per epoch."""
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from PIL import Image
+        import seaborn as sns
 
-        epochs = min(len(v) for v in self.my_fantastic_logging.values())
-        fig, ax = plt.subplots(1, 1, figsize=(30, 14))
+        log = self.my_fantastic_logging
+        epochs = min(len(v) for v in log.values())
+        x = range(epochs)
+        sns.set(font_scale=2.5)
+        fig, (losses, duration, lr, align) = plt.subplots(4, 1, figsize=(30, 72))
+        dice = losses.twinx()
+        losses.plot(x, log["train_losses"][:epochs], color="b", label="loss_tr", linewidth=4)
+        losses.plot(x, log["val_losses"][:epochs], color="r", label="loss_val", linewidth=4)
+        dice.plot(x, log["mean_fg_dice"][:epochs], color="g", ls="dotted", label="pseudo dice", linewidth=3)
+        dice.plot(x, log["ema_fg_dice"][:epochs], color="g", label="pseudo dice (mov. avg.)", linewidth=4)
+        losses.set(xlabel="epoch", ylabel="loss")
+        dice.set_ylabel("pseudo dice")
+        dice.legend(loc=(0.2, 1))
+        seconds = [end - start for start, end in zip(log["epoch_start_timestamps"][:epochs],
+                                                     log["epoch_end_timestamps"][:epochs])]
+        duration.plot(x, seconds, color="b", label="epoch duration", linewidth=4)
+        duration.set(ylim=(0, duration.get_ylim()[1]), xlabel="epoch", ylabel="time [s]")
+        lr.plot(x, log["lrs"][:epochs], color="b", label="learning rate", linewidth=4)
+        lr.set(xlabel="epoch", ylabel="learning rate")
         for key, color, label in zip(ALIGN_KEYS, ("m", "c", "y"), ("alignment loss (total)", "TSSD region term",
                                                                         "pixel term")):
-            ax.plot(range(epochs), self.my_fantastic_logging[key][:epochs], color=color, label=label, linewidth=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("alignment loss")
-        ax.legend(loc=(0, 1))
+            align.plot(x, log[key][:epochs], color=color, label=label, linewidth=4)
+        align.set(xlabel="epoch", ylabel="alignment loss")
+        for ax in (losses, duration, lr, align):
+            ax.legend(loc=(0, 1))
         plt.tight_layout()
-        extra = os.path.join(output_folder, ".progress_align.png")
-        fig.savefig(extra)
+        fig.savefig(os.path.join(output_folder, "progress.png"))
         plt.close(fig)
-        main = os.path.join(output_folder, "progress.png")
-        top, bottom = Image.open(main), Image.open(extra)
-        combined = Image.new("RGB", (top.width, top.height + bottom.height * top.width // bottom.width), "white")
-        combined.paste(top.convert("RGB"), (0, 0))
-        combined.paste(bottom.convert("RGB").resize((top.width, bottom.height * top.width // bottom.width)),
-                       (0, top.height))
-        combined.save(main)
-        os.remove(extra)
