@@ -178,3 +178,23 @@ def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_d
          "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_textMirror_debug", "-device", "cpu", "-npp", "0", "-nps",
          "0"], clean_env(root))
     assert len([f for f in os.listdir(out) if f.endswith(".png")]) == len(os.listdir(os.path.join(folder, "imagesTs")))
+
+
+@pytest.mark.parametrize("mode,dataset_json,expected", [
+    ("off", PNG, None), ("consistent", PNG, (0, 1)), ("naive", PNG, (0, 1)),
+    ("off", {"file_ending": ".png", "tmca": {"report_axes": {"left_right": 1}}}, (0,)),
+    # without report_axes no flip is known to be safe: consistent mirroring mirrors nothing either
+    ("consistent", {"file_ending": ".png"}, None), ("off", {"file_ending": ".png"}, None),
+    ("naive", {"file_ending": ".png"}, (0, 1)),
+])
+def test_augmentation_policy_mirror_axes(mode, dataset_json, expected):
+    trainer = object.__new__(nnUNetTrainerTMCA)
+    trainer.text_mirroring, trainer.max_rotation_degrees, trainer.dataset_json = mode, 15.0, dataset_json
+    trainer.configuration_manager = SimpleNamespace(patch_size=[32, 32])
+    trainer.plans_manager = SimpleNamespace(transpose_forward=[0, 1, 2])
+    logged = []
+    trainer.print_to_log_file = lambda *args, **kwargs: logged.append(" ".join(map(str, args)))
+    rotation, _, _, mirror_axes = trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+    assert mirror_axes == expected and trainer.inference_allowed_mirroring_axes == expected
+    assert max(abs(r) for r in rotation) <= np.deg2rad(15.0) + 1e-9
+    assert any(f"text mirroring '{mode}'" in line for line in logged)

@@ -75,10 +75,11 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                      "text_mirroring": self.text_mirroring})
 
     @functools.cached_property
-    def mirror_word_groups(self) -> dict:
-        """Patch axis -> report word group a flip along it trades ({} if the dataset names none)."""
+    def mirror_word_groups(self) -> dict | None:
+        """Patch axis -> report word group a flip along it trades; None if dataset.json does not say which
+        axes its report words follow (then no axis is mirrored, whatever the mirroring mode)."""
         return mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
-                                  len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or {}
+                                  len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json))
 
     def text_safe_axes(self, mirror_axes):
         """The mirror axes along which no report word group applies (None if none is left)."""
@@ -150,12 +151,15 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
         limit = np.deg2rad(self.max_rotation_degrees)
         rotation = (max(rotation[0], -limit), min(rotation[1], limit))
-        if self.text_mirroring == "off":
+        if self.text_mirroring == "off" or (self.text_mirroring == "consistent" and self.mirror_word_groups is None):
+            # a consistent flip needs to know which words an axis trades: without "report_axes" none is safe
             mirror_axes = self.text_safe_axes(mirror_axes)
         self.inference_allowed_mirroring_axes = mirror_axes
         self.print_to_log_file(f"TMCA augmentation policy: mirror axes {mirror_axes} (text mirroring "
                                f"'{self.text_mirroring}'), rotation limited to +-{self.max_rotation_degrees} deg "
-                               f"(report words must keep their meaning)")
+                               f"(report words must keep their meaning)"
+                               + ("; dataset.json has no tmca.report_axes, so every axis counts as named by the "
+                                  "reports" if self.mirror_word_groups is None else ""))
         from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
         initial_patch_size = get_patch_size(self.configuration_manager.patch_size, rotation, rotation, rotation,
                                             (0.85, 1.25))
