@@ -151,6 +151,41 @@ def test_test_time_mirroring_pairs_each_flip_with_the_flipped_report(mode):
         assert set(calls.values()) == {report}
 
 
+
+def test_validation_predictor_pairs_flips_with_the_current_cases_flipped_reports():
+    """nnU-Net's perform_actual_validation builds its own predictor: inside the context it pairs flips too."""
+    import nnunetv2.training.nnUNetTrainer.nnUNetTrainer as trainer_module
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from nnunetv2_tmca.inference.paired_mirroring import paired_mirroring_in_validation
+    from nnunetv2_tmca.model.config import TMCAConfig
+    from nnunetv2_tmca.model.network import build_tmca_network
+    from test_network import make_unet
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+
+    size = 12
+    tmca = build_tmca_network(make_unet(PlainConvUNet, 2, 3), TMCAConfig(text_dim=8, model_dim=8, attention_dim=8,
+                                                                         attention_heads=2, align_dim=8))
+    current = {"texts": {}}
+    with paired_mirroring_in_validation(tmca, lambda: current["texts"]):
+        predictor = trainer_module.nnUNetPredictor(device=torch.device("cpu"), use_mirroring=True)
+    assert trainer_module.nnUNetPredictor is nnUNetPredictor  # restored
+    predictor.network = RecordingNetwork(tmca, size)
+    predictor.allowed_mirroring_axes = (0, 1)
+    x = torch.arange(size * size, dtype=torch.float32).reshape(1, 1, size, size)
+    for case in ("a", "b"):
+        current["texts"] = {(0,): {"report": f"{case} flipped 0"}, (1,): {"report": f"{case} flipped 1"},
+                            (0, 1): {"report": f"{case} flipped 0+1"}}
+        tmca.set_bound_text({"report": case})
+        predictor.network.calls.clear()
+        predictor._internal_maybe_mirror_and_predict(x)
+        assert dict(predictor.network.calls) == {(): case, (0,): f"{case} flipped 0", (1,): f"{case} flipped 1",
+                                                 (0, 1): f"{case} flipped 0+1"}
+    current["texts"] = {}  # off / naive / no report axes: nnU-Net's own mirroring with the bound report
+    predictor.network.calls.clear()
+    predictor._internal_maybe_mirror_and_predict(x)
+    assert set(dict(predictor.network.calls).values()) == {"b"} and len(predictor.network.calls) == 4
+
+
 def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_dataset, tmp_path):
     root, folder = tiny_dataset
     env = clean_env(root, nnUNet_n_proc_DA="0")
@@ -178,6 +213,19 @@ def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_d
          "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_textMirror_debug", "-device", "cpu", "-npp", "0", "-nps",
          "0"], clean_env(root))
     assert len([f for f in os.listdir(out) if f.endswith(".png")]) == len(os.listdir(os.path.join(folder, "imagesTs")))
+    # nnU-Net's validation during training pairs each flip with the flipped report too: same outputs
+    val = json.load(open(root / "pre" / DATASET_NAME / "splits_final.json"))[0]["val"]
+    inp, out_val = tmp_path / "val_in", tmp_path / "val_out"
+    inp.mkdir()
+    for c in val:
+        os.symlink(os.path.join(folder, "imagesTr", c + "_0000.png"), inp / (c + "_0000.png"))
+    run(["nnUNetv2_predict_tmca", "-i", str(inp), "-o", str(out_val), "-d", str(DATASET_ID), "-c", "2d", "-f", "0",
+         "-tr", "nnUNetTrainerTMCA_textMirror_debug", "-device", "cpu", "-npp", "0", "-nps", "0",
+         "--reports", os.path.join(folder, "reports.json"), "--save_probabilities"], clean_env(root))
+    from PIL import Image
+    for c in val:
+        assert np.array_equal(np.asarray(Image.open(out_val / (c + ".png"))),
+                              np.asarray(Image.open(model / "fold_0" / "validation" / (c + ".png")))), c
 
 
 @pytest.mark.parametrize("mode,dataset_json,expected", [

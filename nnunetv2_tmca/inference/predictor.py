@@ -13,7 +13,6 @@ model was trained with ``text_mirroring="naive"`` (then the report stays as it i
 """
 from __future__ import annotations
 
-import itertools
 import os
 from collections import deque
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
+from nnunetv2_tmca.inference.paired_mirroring import flip_combinations, predict_with_paired_mirroring
 from nnunetv2_tmca.model.network import NULL_TEXT, TMCANetwork
 from nnunetv2_tmca.reports import ReportError, load_reports, text_hash
 from nnunetv2_tmca.text.mirroring import mirror_report
@@ -137,7 +137,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             return
         groups = mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
                                     len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or {}
-        for flip in _flip_combinations(axes):
+        for flip in flip_combinations(axes):
             self._flip_texts[flip] = self.text_for_report(mirror_report(report, groups_for_flip(flip, groups)))
 
     def _unbind(self):
@@ -148,12 +148,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         """nnU-Net's test-time mirroring, each flip predicted with the equally flipped report."""
         if not self._flip_texts:  # no report, no mirroring, or a "naive" model: nnU-Net's own
             return super()._internal_maybe_mirror_and_predict(x)
-        prediction = self.network(x)
-        for flip, text in self._flip_texts.items():
-            flip_dims = [a + 2 for a in flip]
-            with self.tmca_network.bind_text(text):
-                prediction += torch.flip(self.network(torch.flip(x, flip_dims)), flip_dims)
-        return prediction / (len(self._flip_texts) + 1)
+        return predict_with_paired_mirroring(self.network, self.tmca_network, x, self._flip_texts)
 
     # -------------------------------------------------------- nnU-Net hooks
     def _manage_input_and_output_lists(self, *args, **kwargs):
@@ -235,7 +230,3 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         finally:
             self.reports, self.allow_missing_reports = previous, allow
 
-
-def _flip_combinations(axes) -> list:
-    """Every non-empty combination of the mirror axes, in nnU-Net's order: (0,), (1,), (0, 1), ..."""
-    return [c for n in range(1, len(axes) + 1) for c in itertools.combinations(axes, n)]

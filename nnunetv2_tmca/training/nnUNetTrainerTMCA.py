@@ -17,6 +17,7 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.helpers import dummy_context
 from torch import autocast, nn
 
+from nnunetv2_tmca.inference.paired_mirroring import flip_combinations, paired_mirroring_in_validation
 from nnunetv2_tmca.losses import MultiLevelAlignmentLoss
 from nnunetv2_tmca.model.config import TMCAConfig
 from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
@@ -66,6 +67,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self.text_lookup = None
         self.alignment_loss = None
         self._iteration_in_epoch = 0
+        self._flip_texts = {}  # validation: flip axes -> encoded mirrored report of the current case
 
     # ------------------------------------------------------------------ setup
     def tmca_config(self, text_dim: int) -> TMCAConfig:
@@ -271,20 +273,24 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             return super().validation_step(batch)
 
     def perform_actual_validation(self, save_probabilities: bool = False):
-        """nnU-Net's validation, with each case's own report bound before its sliding-window inference."""
+        """nnU-Net's validation, with each case's own report bound before its sliding-window inference
+        (and, for text-consistent mirroring, each test-time flip paired with the flipped report)."""
         if self.text_lookup is None:  # --val without training: initialize() was called by load_checkpoint
             raise RuntimeError("TMCA trainer not initialized")
-        original, mirror_axes = self.dataset_class, self.inference_allowed_mirroring_axes
+        original = self.dataset_class
         self.dataset_class = case_text_binding_dataset(original, self._bind_case_text)
-        if self.text_mirroring == "consistent":
-            # nnU-Net's predictor cannot pair a flipped tile with the flipped report: here only text-safe axes
-            # (nnUNetv2_predict_tmca pairs them and uses all axes)
-            self.inference_allowed_mirroring_axes = self.text_safe_axes(mirror_axes)
+        paired = self.text_mirroring == "consistent" and self.mirror_word_groups is not None
         try:
-            super().perform_actual_validation(save_probabilities)
+            with paired_mirroring_in_validation(self.network_module, lambda: self._flip_texts) if paired \
+                    else dummy_context():
+                super().perform_actual_validation(save_probabilities)
         finally:
-            self.dataset_class, self.inference_allowed_mirroring_axes = original, mirror_axes
+            self.dataset_class, self._flip_texts = original, {}
             self.network_module.set_bound_text(None)
 
     def _bind_case_text(self, case_id: str):
         self.network_module.set_bound_text(self.text_lookup.single(case_id))
+        if self.text_mirroring == "consistent" and self.mirror_word_groups is not None:
+            self._flip_texts = {
+                flip: self.text_lookup.single(mirrored_key(case_id, groups_for_flip(flip, self.mirror_word_groups)))
+                for flip in flip_combinations(self.inference_allowed_mirroring_axes or ())}
