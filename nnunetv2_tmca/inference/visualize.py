@@ -73,7 +73,8 @@ def render_case(path: str, image: np.ndarray, prediction: np.ndarray, maps: dict
     axes[0].imshow(image, cmap="gray")
     axes[0].set_title("image")
     axes[1].imshow(image, cmap="gray")
-    axes[1].imshow(np.ma.masked_where(prediction == 0, prediction), cmap="autumn", alpha=0.55, vmin=0, vmax=1)
+    red = matplotlib.colors.ListedColormap(["red"])  # every foreground label drawn red (autumn's top is yellow)
+    axes[1].imshow(np.ma.masked_where(prediction == 0, prediction), cmap=red, alpha=0.55)
     if reference is not None:
         axes[1].contour(reference > 0, levels=[0.5], colors="lime", linewidths=1.2)
     axes[1].set_title("prediction (red)" + (", reference (green)" if reference is not None else ""), fontsize=8)
