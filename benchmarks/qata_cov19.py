@@ -38,7 +38,7 @@ def parser(doc, default_id, default_max_cases, default_size):
     p.add_argument("--iterations", type=int, default=None, help="custom budget: iterations per epoch")
     p.add_argument("--batch_size", type=int, default=None, help="custom budget: batch size")
     p.add_argument("--ablations", action="store_true", help="also _noAlign, _globalAlign, _singleLevel, _noLGTE")
-    p.add_argument("--mirroring", action="store_true", help="also _textMirror and _naiveMirror")
+    p.add_argument("--mirroring", action="store_true", help="also _noMirror and _naiveMirror (the default mirrors text-consistently)")
     p.add_argument("--no_baseline", action="store_true", help="skip the image-only nnUNetTrainer")
     p.add_argument("--trainers", nargs="+", default=None,
                    help="exactly these TMCA trainers (overrides --budget/--mirroring/--ablations for TMCA)")
@@ -52,7 +52,7 @@ def trainers_of(args):
     suffix = "" if custom else BUDGET_SUFFIX[args.budget]
     names = ["nnUNetTrainerTMCA"]
     if args.mirroring:
-        names += ["nnUNetTrainerTMCA_textMirror", "nnUNetTrainerTMCA_naiveMirror"]
+        names += ["nnUNetTrainerTMCA_noMirror", "nnUNetTrainerTMCA_naiveMirror"]
     if args.ablations:
         names += [f"nnUNetTrainerTMCA_{a}" for a in ("noAlign", "globalAlign", "singleLevel", "noLGTE")]
     baseline = None if args.no_baseline else f"nnUNetTrainer{suffix}"

@@ -6,7 +6,7 @@ global Dice/IoU on held-out test images with true, shuffled and no reports.
 
     python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench            # 1,000 iterations each
     python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench --ablations
-    python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench --mirroring   # _textMirror, _naiveMirror
+    python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench --mirroring   # _noMirror, _naiveMirror
 """
 import argparse
 
@@ -30,7 +30,7 @@ def main():
     if args.ablations:
         trainers += [f"nnUNetTrainerTMCA_{a}_synth" for a in ("noAlign", "globalAlign", "singleLevel", "noLGTE")]
     if args.mirroring:
-        trainers += ["nnUNetTrainerTMCA_textMirror_synth", "nnUNetTrainerTMCA_naiveMirror_synth"]
+        trainers += ["nnUNetTrainerTMCA_noMirror_synth", "nnUNetTrainerTMCA_naiveMirror_synth"]
     run_comparison(args.out, trainers, args.baseline, args.num_train, args.num_test, args.size, dataset_id=991,
                    device=args.device, seed=1, dim=args.dim)
 

@@ -64,15 +64,15 @@ def test_qata_benchmark_script_converts_trains_predicts_and_tabulates(tmp_path):
 def test_custom_budget_trainers_are_found_by_nnunet(tmp_path):
     from nnunetv2_tmca.evaluation.comparison import budget_trainers
     folder = tmp_path / "trainers"
-    names = budget_trainers(str(folder), ["nnUNetTrainerTMCA_textMirror", "nnUNetTrainer"], 3, 8, 2)
-    assert names == ["nnUNetTrainerTMCA_textMirror_e3i8b2", "nnUNetTrainer_e3i8b2"]
+    names = budget_trainers(str(folder), ["nnUNetTrainerTMCA_noMirror", "nnUNetTrainer"], 3, 8, 2)
+    assert names == ["nnUNetTrainerTMCA_noMirror_e3i8b2", "nnUNetTrainer_e3i8b2"]
     code = ("from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name as find\n"
-            "from nnunetv2_tmca.training import nnUNetTrainerTMCA_textMirror\n"
+            "from nnunetv2_tmca.training import nnUNetTrainerTMCA_noMirror\n"
             "from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer\n"
-            "a, b = find('nnUNetTrainerTMCA_textMirror_e3i8b2'), find('nnUNetTrainer_e3i8b2')\n"
-            "assert issubclass(a, nnUNetTrainerTMCA_textMirror) and issubclass(b, nnUNetTrainer)\n"
+            "a, b = find('nnUNetTrainerTMCA_noMirror_e3i8b2'), find('nnUNetTrainer_e3i8b2')\n"
+            "assert issubclass(a, nnUNetTrainerTMCA_noMirror) and issubclass(b, nnUNetTrainer)\n"
             "assert (a.budget_epochs, a.budget_iterations, a.budget_batch_size) == (3, 8, 2)\n"
-            "assert a.text_mirroring == 'consistent'\n"
+            "assert a.text_mirroring == 'off'\n"
             "print('found')\n")
     env = clean_env(tmp_path, nnUNet_extTrainer=str(folder))
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

@@ -4,10 +4,11 @@ from nnunetv2_tmca.training.variants.ablations.tmca_ablations import (  # noqa: 
     nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE, nnUNetTrainerTMCA_sgd,
     nnUNetTrainerTMCA_singleLevel)
 from nnunetv2_tmca.training.variants.mirroring.text_mirroring import (  # noqa: F401
-    nnUNetTrainerTMCA_naiveMirror, nnUNetTrainerTMCA_textMirror)
+    nnUNetTrainerTMCA_naiveMirror, nnUNetTrainerTMCA_noMirror, nnUNetTrainerTMCA_textMirror)
 from nnunetv2_tmca.training.variants.schedules.budgets import (  # noqa: F401
     nnUNetTrainer_cpu, nnUNetTrainer_debug, nnUNetTrainer_demo, nnUNetTrainerTMCA_demo, nnUNetTrainer_synth, nnUNetTrainerTMCA_cpu, nnUNetTrainerTMCA_debug,
     nnUNetTrainerTMCA_adamw_synth, nnUNetTrainerTMCA_globalAlign_synth, nnUNetTrainerTMCA_sgd_synth, nnUNetTrainerTMCA_noAlign_synth, nnUNetTrainerTMCA_noLGTE_synth,
     nnUNetTrainerTMCA_singleLevel_synth, nnUNetTrainerTMCA_synth, nnUNetTrainerTMCA_textMirror_debug,
     nnUNetTrainerTMCA_textMirror_synth, nnUNetTrainerTMCA_naiveMirror_synth, nnUNetTrainerTMCA_textMirror_cpu,
-    nnUNetTrainerTMCA_naiveMirror_cpu)
+    nnUNetTrainerTMCA_naiveMirror_cpu, nnUNetTrainerTMCA_noMirror_debug, nnUNetTrainerTMCA_noMirror_synth,
+    nnUNetTrainerTMCA_noMirror_cpu)

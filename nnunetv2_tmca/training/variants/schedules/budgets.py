@@ -11,6 +11,7 @@ from nnunetv2_tmca.training.variants.ablations.tmca_ablations import (
     nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE, nnUNetTrainerTMCA_sgd,
     nnUNetTrainerTMCA_singleLevel)
 from nnunetv2_tmca.training.variants.mirroring.text_mirroring import (nnUNetTrainerTMCA_naiveMirror,
+                                                                       nnUNetTrainerTMCA_noMirror,
                                                                        nnUNetTrainerTMCA_textMirror)
 
 
@@ -128,4 +129,16 @@ class nnUNetTrainerTMCA_textMirror_cpu(CPUBudget, nnUNetTrainerTMCA_textMirror):
 
 
 class nnUNetTrainerTMCA_naiveMirror_cpu(CPUBudget, nnUNetTrainerTMCA_naiveMirror):
+    pass
+
+
+class nnUNetTrainerTMCA_noMirror_debug(DebugBudget, nnUNetTrainerTMCA_noMirror):
+    pass
+
+
+class nnUNetTrainerTMCA_noMirror_synth(SynthBudget, nnUNetTrainerTMCA_noMirror):
+    pass
+
+
+class nnUNetTrainerTMCA_noMirror_cpu(CPUBudget, nnUNetTrainerTMCA_noMirror):
     pass
