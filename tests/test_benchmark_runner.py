@@ -77,3 +77,17 @@ def test_custom_budget_trainers_are_found_by_nnunet(tmp_path):
     env = clean_env(tmp_path, nnUNet_extTrainer=str(folder))
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and "found" in p.stdout, p.stdout[-2000:] + p.stderr[-2000:]
+
+
+def test_training_progress_lines(capsys):
+    from nnunetv2_tmca.evaluation.comparison import EpochProgress
+    progress = EpochProgress()
+    for line in ["2026-11-29 01:00:00.1: Epoch 0", "2026-11-29 01:00:00.2: train_loss -0.2",
+                 "2026-11-29 01:00:09.0: Pseudo dice [np.float32(0.6359), np.float32(0.5)]",
+                 "2026-11-29 01:00:09.1: Epoch time: 8.85 s", "2026-11-29 01:00:10.0: Epoch 1",
+                 "2026-11-29 01:00:19.0: Pseudo dice [np.float32(0.7)]", "2026-11-29 01:00:19.1: Epoch time: 9.1 s",
+                 "2026-11-29 01:00:30.0: Mean Validation Dice:  0.5655732095972528"]:
+        progress(line + "\n")
+    assert capsys.readouterr().out.splitlines() == [
+        "      epoch 0: pseudo Dice 0.636 0.500, 8.85 s", "      epoch 1: pseudo Dice 0.700, 9.1 s",
+        "      fold-0 validation Dice 0.566"]

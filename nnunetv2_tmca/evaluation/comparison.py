@@ -10,6 +10,7 @@ never printed: logs name case ids and counts only.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 
@@ -28,13 +29,41 @@ def nnunet_env(out: str) -> dict:
     return env
 
 
-def run_logged(cmd, env, log_file):
+def run_logged(cmd, env, log_file, on_line=None):
+    """Run ``cmd`` with its output appended to ``log_file``; ``on_line(line)`` sees each output line."""
     with open(log_file, "a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
-        p = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    if p.returncode != 0:
+        if on_line is None:
+            returncode = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        else:
+            with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  bufsize=1) as p:
+                for line in p.stdout:
+                    log.write(line)
+                    on_line(line)
+            returncode = p.returncode
+    if returncode != 0:
         raise SystemExit(f"'{' '.join(cmd)}' failed; see {log_file}")
+
+
+class EpochProgress:
+    """Turns nnU-Net's training output into one console line per epoch (no report text is ever in it)."""
+
+    def __init__(self):
+        self.epoch, self.dice = None, None
+
+    def __call__(self, line: str):
+        text = line.split(": ", 1)[-1].strip()
+        if text.startswith("Epoch ") and text[6:].isdigit():
+            self.epoch = int(text[6:])
+        elif text.startswith("Pseudo dice"):  # "Pseudo dice [np.float32(0.6359)]", one value per class
+            self.dice = " ".join(f"{float(v):.3f}" for v in re.findall(r"\d+\.\d+", text))
+        elif text.startswith("Epoch time:") and self.epoch is not None:
+            print(f"      epoch {self.epoch}: pseudo Dice {self.dice}, {text[len('Epoch time:'):].strip()}",
+                  flush=True)
+        elif text.startswith("Mean Validation Dice"):
+            print(f"      fold-0 validation Dice {float(text.split(':')[1]):.3f}", flush=True)
 
 
 def plan(env, dataset_folder: str, dataset_id: int, config: str, log: str, verify: bool = False):
@@ -55,7 +84,8 @@ def train(env, dataset_folder: str, dataset_id: int, config: str, trainer: str, 
         return
     t0 = time.time()
     train_env = dict(env, nnUNet_n_proc_DA=env.get("nnUNet_tmca_n_proc_DA", "0" if device == "cpu" else "4"))
-    run_logged(["nnUNetv2_train", str(dataset_id), config, "0", "-tr", trainer, "-device", device], train_env, log)
+    run_logged(["nnUNetv2_train", str(dataset_id), config, "0", "-tr", trainer, "-device", device], train_env, log,
+               on_line=EpochProgress())
     print(f"    {time.time() - t0:.0f} s")
 
 
