@@ -13,14 +13,15 @@ import os
 import tempfile
 import time
 
-from nnunetv2_tmca.evaluation.comparison import nnunet_env, plan, predict_and_evaluate, run_logged, step, train
+from nnunetv2_tmca.evaluation.comparison import (cores_for_side_by_side, nnunet_env, plan, predict_and_evaluate,
+                                                 run_logged, step, train, train_many)
 
 DEMO_ID = 999
 
 
 def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num_test: int, size: int,
                    dataset_id: int = DEMO_ID, device: str = "cpu", seed: int = 7, overlays: int = 3,
-                   dim: int = 2) -> str:
+                   dim: int = 2, side_by_side: bool = False) -> str:
     """Dataset -> plan -> train each trainer (+ image-only baseline) -> predict true/shuffled/no reports ->
     evaluate -> markdown table (returned and written to out/table.md). Used by the demo and the benchmark."""
     from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
@@ -41,14 +42,21 @@ def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num
                                      size=size, dim=dim, seed=seed)
     step("2/6 nnUNetv2_plan_and_preprocess (stock nnU-Net)")
     plan(env, raw, dataset_id, config, log)
-    for trainer in list(trainers) + ([baseline] if baseline else []):
-        step(f"3/6 nnUNetv2_train {dataset_id} {config} 0 -tr {trainer}")
-        train(env, raw, dataset_id, config, trainer, device, log)
+    everyone = list(trainers) + ([baseline] if baseline else [])
+    cores = cores_for_side_by_side(device) if side_by_side else []
+    if len(cores) >= 2 and len(everyone) > 1:
+        step(f"3/6 nnUNetv2_train {dataset_id} {config} 0 -tr ... for {', '.join(everyone)} "
+             f"(side by side, one CPU core each)")
+        train_many(env, raw, dataset_id, config, everyone, device, log, side_by_side=True)
+    else:
+        for trainer in everyone:
+            step(f"3/6 nnUNetv2_train {dataset_id} {config} 0 -tr {trainer}")
+            train(env, raw, dataset_id, config, trainer, device, log)
 
     step("4-5/6 held-out test images")
     summaries = predict_and_evaluate(env, dataset_id, config, trainers, baseline, os.path.join(raw, "imagesTs"),
                                      os.path.join(raw, "labelsTs"), os.path.join(raw, "reports.json"), out, device,
-                                     log)
+                                     log, side_by_side=side_by_side)
     table = compare_runs(summaries)
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(table + "\n")
@@ -70,13 +78,17 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="keep everything in this folder (default: a temporary one)")
     p.add_argument("--num_train", type=int, default=100)
     p.add_argument("--num_test", type=int, default=24)
-    p.add_argument("--size", type=int, default=48, help="image size (pixels)")
+    p.add_argument("--size", type=int, default=32, help="image size (pixels)")
     p.add_argument("--trainer", default="nnUNetTrainerTMCA_demo")
     p.add_argument("--baseline", default="nnUNetTrainer_demo")
     p.add_argument("-device", default="cpu")
+    p.add_argument("--one_at_a_time", action="store_true",
+                   help="on the CPU, run the trainings and predictions one after the other instead of side by side "
+                        "on pinned cores")
     args = p.parse_args(argv)
     out = args.out or tempfile.mkdtemp(prefix="nnunetv2_tmca_demo_")
-    run_comparison(out, [args.trainer], args.baseline, args.num_train, args.num_test, args.size, device=args.device)
+    run_comparison(out, [args.trainer], args.baseline, args.num_train, args.num_test, args.size, device=args.device,
+                   side_by_side=not args.one_at_a_time)
     pictures = os.path.join(out, "overlays")
     if os.path.isdir(pictures):
         print("Overlays: " + ", ".join(sorted(os.path.join(pictures, f) for f in os.listdir(pictures))))
