@@ -4,8 +4,8 @@
 numpy arrays, one case at a time) and takes the reports as a mapping, a reports.json path, or
 per call. Before each case's sliding-window inference the case's encoded report is bound to
 the network (``TMCANetwork.bind_text``); nnU-Net's own sliding window, test-time mirroring
-(restricted by the trainer to axes no report word refers to), fold ensembling, resampling and
-export run unchanged. ``use_text=False`` predicts with the learned null text (image-only).
+(along the axes the trainer saved in the checkpoint), fold ensembling, resampling and export
+run unchanged. ``use_text=False`` predicts with the learned null text (image-only).
 
 Test-time mirroring pairs each flipped tile with the flipped report (left <-> right for a flip
 along the axis the dataset's left/right words follow, upper <-> lower likewise), unless the
@@ -229,4 +229,3 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                 num_processes_segmentation_export)
         finally:
             self.reports, self.allow_missing_reports = previous, allow
-

@@ -8,9 +8,10 @@ or of the 3D array (Z, Y, X) as nnU-Net reads it). Without that key every axis c
 referenced: no mirroring (training and test time) -- the safe default.
 
 Three mirroring policies (``nnUNetTrainerTMCA.text_mirroring``):
-  "off"        mirror only along axes no report word refers to (default);
   "consistent" mirror along every axis nnU-Net chooses and trade the report's words of a
-               mirrored axis (left <-> right, upper <-> lower) so that the pair stays correct;
+               mirrored axis (left <-> right, upper <-> lower) so that the pair stays correct
+               (default; without "report_axes" it mirrors no axis, as it cannot know the words);
+  "off"        mirror only along axes no report word refers to;
   "naive"      mirror along every axis and keep the report as it is (a wrong pair; a control).
 """
 from __future__ import annotations
