@@ -1,12 +1,14 @@
 """Training-iteration time and peak memory of nnUNetTrainerTMCA relative to nnUNetTrainer.
 
-Both trainers are built on the same preprocessed dataset and plans, fed the same batches
-(drawn once from nnU-Net's own data loader), and timed in alternating blocks in one process,
-so that machine noise hits both alike. Memory: on CUDA torch's peak allocation during a step;
+All trainers are built on the same preprocessed dataset and plans, fed the same batches
+(drawn once from nnU-Net's own data loader) and timed one step each in turn, in one process, so
+that machine noise hits them alike; the ratio is the median over steps of (trainer step time /
+the baseline's step time next to it), with the spread of those ratios (quartiles). Memory: on CUDA torch's peak allocation during a step;
 on the CPU (no allocator statistics) the bytes autograd saves for backward plus parameters,
 gradients and optimizer state, which is what a step's peak is made of.
 
-    python benchmarks/training_overhead.py -d 990 -c 2d --batch_size 12 --iterations 20
+    python benchmarks/training_overhead.py -d 991 -c 2d --batch_size 12 --iterations 40
+    python benchmarks/training_overhead.py -d 991 --trainer nnUNetTrainerTMCA nnUNetTrainerTMCA_fullGrid
 """
 from __future__ import annotations
 
@@ -43,15 +45,6 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def time_steps(trainer, batches, device):
-    sync(device)
-    start = time.perf_counter()
-    for b in batches:
-        trainer.train_step(b)
-    sync(device)
-    return (time.perf_counter() - start) / len(batches)
-
-
 def draw_batches(trainer, n):
     return [next(trainer.dataloader_train) for _ in range(n)]
 
@@ -82,45 +75,55 @@ def step_memory(trainer, batch, device) -> int:
     return sum(saved.values()) + 2 * params + state
 
 
+def time_one_step(trainer, batch, device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    trainer.train_step(batch)
+    sync(device)
+    return time.perf_counter() - start
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", dest="dataset", required=True)
     p.add_argument("-c", dest="configuration", default="2d")
     p.add_argument("--baseline", default="nnUNetTrainer")
-    p.add_argument("--trainer", default="nnUNetTrainerTMCA")
+    p.add_argument("--trainer", nargs="+", default=["nnUNetTrainerTMCA"])
     p.add_argument("--batch_size", type=int, default=12)
-    p.add_argument("--iterations", type=int, default=20, help="timed iterations per block")
-    p.add_argument("--rounds", type=int, default=3, help="alternating blocks per trainer")
+    p.add_argument("--iterations", type=int, default=40, help="timed steps per trainer (distinct batches cycle)")
+    p.add_argument("--batches", type=int, default=10, help="distinct batches drawn from the data loader")
     p.add_argument("-device", dest="device", default="cpu")
     args = p.parse_args()
 
     torch.manual_seed(0)
-    base = make_trainer(args.baseline, args.dataset, args.configuration, args.device, args.batch_size)
-    tmca = make_trainer(args.trainer, args.dataset, args.configuration, args.device, args.batch_size)
-    batches = draw_batches(base, args.iterations)
-    for t in (base, tmca):  # warm-up
+    names = [args.baseline] + list(args.trainer)
+    trainers = {n: make_trainer(n, args.dataset, args.configuration, args.device, args.batch_size) for n in names}
+    batches = draw_batches(trainers[args.baseline], args.batches)
+    for t in trainers.values():  # warm-up
         t.train_step(batches[0])
-    times = {args.baseline: [], args.trainer: []}
-    for _ in range(args.rounds):
-        for name, t in ((args.baseline, base), (args.trainer, tmca)):
-            times[name].append(time_steps(t, batches, args.device))
-    t_base, t_tmca = np.median(times[args.baseline]), np.median(times[args.trainer])
+    times = {n: [] for n in names}
+    for i in range(args.iterations):
+        for n in (names if i % 2 == 0 else names[::-1]):  # alternate the order, too
+            times[n].append(time_one_step(trainers[n], batches[i % len(batches)], args.device))
+    memory = {n: step_memory(t, batches[0], args.device) for n, t in trainers.items()}
+    n_params = {n: sum(p.numel() for p in t.network.parameters()) for n, t in trainers.items()}
 
-    m_base, m_tmca = step_memory(base, batches[0], args.device), step_memory(tmca, batches[0], args.device)
-
-    n_params = {n: sum(p.numel() for p in t.network.parameters()) for n, t in ((args.baseline, base),
-                                                                                (args.trainer, tmca))}
-    patch = base.configuration_manager.patch_size
+    patch = trainers[args.baseline].configuration_manager.patch_size
     print(f"\nDataset {args.dataset}, configuration {args.configuration}, patch {patch}, batch {args.batch_size}, "
-          f"device {args.device}, {args.rounds} alternating rounds x {args.iterations} iterations\n")
+          f"device {args.device}, {args.iterations} steps per trainer, one step each in turn\n")
     mem_label = "peak allocated in a step (MB)" if args.device.startswith("cuda") else \
         "saved activations + params, grads, optimizer state (MB)"
-    print(f"| trainer | s / iteration (median of rounds) | {mem_label} | parameters |")
-    print("|---|---|---|---|")
-    for name, t, m in ((args.baseline, t_base, m_base), (args.trainer, t_tmca, m_tmca)):
-        print(f"| {name} | {t:.3f} | {m / 2**20:.0f} | {n_params[name] / 1e6:.2f} M |")
-    print(f"| **TMCA / nnU-Net** | **{t_tmca / t_base:.3f}** | **{m_tmca / max(m_base, 1):.3f}** | "
-          f"{n_params[args.trainer] / n_params[args.baseline]:.3f} |")
+    print(f"| trainer | s / step (median) | time ratio (median, quartiles) | {mem_label} | memory ratio | "
+          f"parameters |")
+    print("|---|---|---|---|---|---|")
+    base_t = np.asarray(times[args.baseline])
+    for n in names:
+        ratios = np.asarray(times[n]) / base_t
+        q1, med, q3 = np.percentile(ratios, [25, 50, 75])
+        bold = "**" if n != args.baseline else ""
+        print(f"| {n} | {np.median(times[n]):.3f} | {bold}{med:.3f}{bold} ({q1:.3f}-{q3:.3f}) | "
+              f"{memory[n] / 2 ** 20:.0f} | {bold}{memory[n] / max(memory[args.baseline], 1):.3f}{bold} | "
+              f"{n_params[n] / 1e6:.2f} M |")
 
 
 if __name__ == "__main__":

@@ -149,9 +149,70 @@ def test_cross_attention_equals_explicit_softmax_and_ignores_masked_tokens(dim):
     scores = torch.einsum("bhld,bhdn->bhln", k, q) / 2.0  # 1 / sqrt(head dim 4)
     scores = scores.masked_fill(~mask[:, None, :, None], float("-inf"))
     mixed = torch.einsum("bhld,bhln->bhdn", v, scores.softmax(dim=2)).reshape(3, 8, *feat.shape[2:])
-    reference = att.out(mixed)
-    assert torch.allclose(out, reference, atol=1e-5)
-    assert torch.allclose(fused, feat + att.gate.reshape(1, 6, *([1] * dim)) * reference, atol=1e-5)
+    assert torch.allclose(out, mixed, atol=1e-5)
+    assert torch.allclose(fused, feat + att.gate.reshape(1, 6, *([1] * dim)) * att.out(mixed), atol=1e-5)
     noisy = tokens.clone()
     noisy[~mask] = 1e3  # masked (padding) tokens must not matter
     assert torch.allclose(att(feat, noisy, mask)[1], out, atol=1e-5)
+
+
+def test_query_pooling_reaches_a_quarter_of_the_patch():
+    from nnunetv2_tmca.model.attention_grid import query_pooling
+    assert query_pooling((32, 32), (64, 64), 0.25) == (2, 2)  # 32 -> 16 = 64 / 4
+    assert query_pooling((16, 16), (64, 64), 0.25) is None
+    assert query_pooling((112, 112), (224, 224), 0.25) == (2, 2)
+    assert query_pooling((224, 224), (224, 224), 0.25) == (4, 4)
+    assert query_pooling((56, 56), (224, 224), 0.25) is None
+    assert query_pooling((10, 64, 64), (20, 128, 128), 0.25) == (2, 2, 2)
+    assert query_pooling((5, 64, 64), (20, 128, 128), 0.25) == (1, 2, 2)  # odd size: that axis is not pooled
+    assert query_pooling((12, 48), (12, 48), 0.25) == (4, 4)  # 12 -> 3 = 12 / 4
+    assert query_pooling((6, 40), (12, 80), 0.25) == (2, 2)  # 6 / 2 = 3 is exactly 12 / 4
+    assert query_pooling((32, 32), (64, 64), None) is None
+
+
+@pytest.mark.parametrize("pool,shape", [((2, 2), (4, 6)), ((1, 2, 4), (3, 2, 2)), ((4, 4), (2, 3))])
+def test_block_pooling_and_upsampling_equal_torch_ops_with_their_gradients(pool, shape):
+    from nnunetv2_tmca.model.attention_grid import add_block_upsampled, avg_pool_grid
+    torch.manual_seed(0)
+    coarse = torch.randn(2, 3, *shape, dtype=torch.float64, requires_grad=True)
+    fine = torch.randn(2, 3, *[s * k for s, k in zip(shape, pool)], dtype=torch.float64, requires_grad=True)
+    avg = nn.functional.avg_pool2d if len(shape) == 2 else nn.functional.avg_pool3d
+    up = nn.functional.interpolate(coarse, size=fine.shape[2:], mode="nearest")
+    assert torch.allclose(avg_pool_grid(fine, pool), avg(fine, pool, pool))
+    assert torch.allclose(add_block_upsampled(fine, coarse, pool), fine + up)
+    assert torch.allclose(add_block_upsampled(fine, coarse[:, :1], pool), fine + up[:, :1])  # channel broadcast
+    assert torch.equal(add_block_upsampled(fine, up, None), fine + up)
+    assert torch.autograd.gradcheck(lambda f: avg_pool_grid(f, pool), (fine,))
+    assert torch.autograd.gradcheck(lambda f, c: add_block_upsampled(f, c, pool), (fine, coarse))
+    assert torch.autograd.gradcheck(lambda f, c: add_block_upsampled(f, c[:, :1], pool), (fine, coarse))
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_pooled_attention_grid_equals_explicit_pool_attend_upsample(dim):
+    """The network with a pooled attention grid: identity at zero gates; once open, each pooled stage's
+    attention equals attention over avg-pooled features, nearest-upsampled; gradients reach every part."""
+    torch.manual_seed(0)
+    cfg = TMCAConfig(**{**CONFIG.to_dict(), "attention_grid_fraction": 0.25, "lgte_stages": "all",
+                        "attention_stages": "all"})
+    unet = make_unet(PlainConvUNet, dim, 3).eval()
+    net = build_tmca_network(unet, cfg).eval()
+    x = torch.randn(2, 1, *([16] * dim))
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(unet(x), net(x, text=random_text(2))))
+    open_gates(net)
+    block = net.lgte["1"].attention  # the full-resolution stage: 16 -> 4 (pool 4)
+    feat = torch.randn(2, block.q.in_channels, *([16] * dim))
+    tokens, mask = torch.randn(2, 7, CONFIG.model_dim), torch.ones(2, 7, dtype=torch.bool)
+    fused, mixed = block(feat, tokens, mask, (4,) * dim)
+    pooled_feat = nn.functional.avg_pool2d(feat, 4) if dim == 2 else nn.functional.avg_pool3d(feat, 4)
+    coarse_fused, ref = block(pooled_feat, tokens, mask)
+    assert mixed.shape[2:] == (4,) * dim and torch.allclose(mixed, ref, atol=1e-6)
+    up = nn.functional.interpolate(coarse_fused - pooled_feat, size=feat.shape[2:], mode="nearest")
+    assert torch.allclose(fused, feat + up, atol=1e-5)
+    net.train()
+    text = {**random_text(2), "null": torch.tensor([False, True])}
+    seg, aux = net(x, text=text, return_alignment=True)
+    (sum(o.square().mean() for o in seg) + sum(a["logits"].mean() for a in aux["stages"].values())).backward()
+    for name, p in net.named_parameters():
+        if name.startswith(("text_adapter", "lgte", "heads")):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name

@@ -23,6 +23,25 @@ def test_discovery_from_clean_subprocess_keeps_user_ext_trainer(tmp_path):
     assert not glob.glob(os.path.join(os.path.dirname(nnunetv2.__file__), "**", "*TMCA*"), recursive=True)
 
 
+def test_every_trainer_variant_is_found_by_name():
+    """Each trainer class defined in the package is reachable through nnU-Net's lookup (-tr NAME)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import nnunetv2_tmca.training as training
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+    defined = set()
+    for info in pkgutil.walk_packages(training.__path__, training.__name__ + "."):
+        module = importlib.import_module(info.name)
+        defined |= {name for name, obj in vars(module).items() if inspect.isclass(obj) and
+                    issubclass(obj, nnUNetTrainer) and obj.__module__ == module.__name__}
+    assert {"nnUNetTrainerTMCA", "nnUNetTrainerTMCA_fullGrid", "nnUNetTrainerTMCA_noMirror_cpu"} <= defined
+    for name in sorted(defined):
+        assert recursive_find_trainer_class_by_name(name).__name__ == name, name
+
+
 def test_autoregistration_can_be_switched_off(tmp_path):
     code = "import os; print(os.environ.get('nnUNet_extTrainer', 'unset'))"
     p = run([sys.executable, "-c", code], clean_env(tmp_path, nnUNet_tmca_autoregister="0"))

@@ -23,6 +23,10 @@ class TMCAConfig:
     attention_stages: object = "middle"  # LGTE stages that also cross-attend
     use_film: bool = True
     use_target_map: bool = True
+    # attention queries average-pooled to about this fraction of the patch per axis at finer stages (see lgte.py);
+    # None = every stage attends at its own resolution (plans written before this setting existed). The trainer's
+    # default is 0.25.
+    attention_grid_fraction: float | None = None
     attention_dim: int = 64
     attention_heads: int = 4
     align_stages: object = "middle"  # stages with an alignment head (target map and losses)

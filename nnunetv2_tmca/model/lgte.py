@@ -1,14 +1,18 @@
 """Language-guided target enhancement (LGTE) for one decoder stage.
 
 Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pooled u (B, d):
-  1. cross-modal attention, pixels query tokens:  F <- F + g_a * W_o softmax(Q K^T / sqrt(d_h)) V (per head),
-     Q = W_q F + W_p pos (coordinate features, see position.py), K = W_k U, V = W_v U;
+  1. cross-modal attention, pixels query tokens:  F <- F + g_a * W_o m,  m = softmax(Q K^T / sqrt(d_h)) V
+     (per head), Q = W_q F + W_p pos (coordinate features, see position.py), K = W_k U, V = W_v U;
   2. text-conditioned modulation (FiLM):          F <- F * (1 + gamma(u)) + beta(u);
   3. target map as spatial attention:             F <- F * (1 + alpha * M),  M = sigmoid(z) from the
      stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar.
-g_a, gamma, beta and alpha start at zero, so an untrained block is the identity. The ungated
-attention output also feeds the target-map logit (see AlignmentHead), so the pixel term trains
-the attention directly instead of only through the gate g_a.
+g_a, gamma, beta and alpha start at zero, so an untrained block is the identity. The attention
+mixture m also feeds the target-map logit (see AlignmentHead), so the pixel term trains the
+attention directly instead of only through the gate g_a.
+
+Attention grid: at stages finer than a quarter of the patch the attention runs on average-pooled
+queries and its output is block-upsampled back (attention_grid.py): A(F) = up_k(A(pool_k F)), 1/k^2 of
+the cost and saved memory in 2D; a report's side and zone words need no finer grid.
 """
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nnunetv2_tmca.model.attention_grid import add_block_upsampled, avg_pool_grid
+from nnunetv2_tmca.model.pointwise import pointwise_conv
 from nnunetv2_tmca.model.position import PositionProjection
 
 
@@ -29,24 +35,31 @@ class CrossModalAttention(nn.Module):
     def __init__(self, channels: int, text_dim: int, attention_dim: int, heads: int, conv_op=nn.Conv2d):
         super().__init__()
         attention_dim = max(heads, attention_dim // heads * heads)
-        self.heads, self.head_dim = heads, attention_dim // heads
+        self.attention_dim, self.heads, self.head_dim = attention_dim, heads, attention_dim // heads
         self.q = conv_op(channels, attention_dim, 1, 1, 0, bias=False)
         self.q_position = PositionProjection(attention_dim, conv_op)
         self.kv = nn.Linear(text_dim, 2 * attention_dim, bias=False)
         self.out = conv_op(attention_dim, channels, 1, 1, 0, bias=True)
         self.gate = nn.Parameter(torch.zeros(channels))
 
-    def forward(self, feat: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, pool=None):
+        """Returns F + up(g_a * W_o m) and the attention mixture m (B, attention_dim, *grid) on the grid."""
         b, h, dh = feat.shape[0], self.heads, self.head_dim
-        q = self.q(feat) + self.q_position(feat)
+        grid = feat if pool is None else avg_pool_grid(feat, pool)
+        q = pointwise_conv(grid, self.q)
+        q = q + self.q_position(q)
         spatial = q.shape[2:]
         # contiguous (B, h, N, dh) queries let PyTorch pick its fused (flash) kernel, which keeps no
         # (B, h, N, L) attention matrix for the backward pass: ~2.5x less memory and ~3x faster on CPU
         q = q.reshape(b, h, dh, -1).transpose(2, 3).contiguous()
         k, v = self.kv(tokens).reshape(b, tokens.shape[1], 2, h, dh).permute(2, 0, 3, 1, 4)  # (B, h, L, dh)
         mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :].bool())  # (B, h, N, dh)
-        out = self.out(mixed.transpose(2, 3).reshape(b, h * dh, *spatial))
-        return torch.addcmul(feat, _channel_view(self.gate, feat.ndim), out), out
+        mixed = mixed.transpose(2, 3).reshape(b, h * dh, *spatial)
+        # the gate folded into W_o (g_a * (W_o m + b) = (g_a W_o) m + g_a b): no full-size product with g_a
+        weight = self.out.weight
+        delta = pointwise_conv(mixed, self.out, weight * self.gate.reshape(-1, *([1] * (weight.ndim - 1))),
+                               self.out.bias * self.gate)
+        return add_block_upsampled(feat, delta, pool), mixed
 
 
 class FiLM(nn.Module):
@@ -71,14 +84,15 @@ class LGTEBlock(nn.Module):
         self.film = FiLM(channels, text_dim) if use_film else None
         self.target_gate = nn.Parameter(torch.zeros(())) if use_target_map else None
 
-    def forward(self, feat, tokens, mask, pooled, head=None):
-        """Returns the enhanced features and the alignment head's outputs (or None)."""
+    def forward(self, feat, tokens, mask, pooled, head=None, attention_pool=None):
+        """Returns the enhanced features and the alignment head's outputs (or None).
+        ``attention_pool``: per-axis pooling of the attention grid (see ``query_pooling``)."""
         attended = None
         if self.attention is not None:
-            feat, attended = self.attention(feat, tokens, mask)
+            feat, attended = self.attention(feat, tokens, mask, attention_pool)
         if self.film is not None:
             feat = self.film(feat, pooled)
-        aligned = head(feat, pooled, attended) if head is not None else None
+        aligned = head(feat, pooled, attended, attention_pool) if head is not None else None
         if self.target_gate is not None and aligned is not None:
             target_map = torch.sigmoid(aligned["logits"])
             feat = feat * (1 + self.target_gate * target_map)

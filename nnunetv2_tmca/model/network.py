@@ -21,6 +21,7 @@ from torch import nn
 
 from nnunetv2_tmca.model.alignment_head import AlignmentHead
 from nnunetv2_tmca.model.config import TMCAConfig, resolve_stages
+from nnunetv2_tmca.model.attention_grid import query_pooling
 from nnunetv2_tmca.model.lgte import LGTEBlock
 from nnunetv2_tmca.model.text_adapter import TextAdapter
 
@@ -54,7 +55,8 @@ class TMCANetwork(nn.Module):
                                                      config.use_target_map, conv_op) for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
         self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op,
-                                                          attention_readout=s in attention_stages)
+                                                          self.lgte[str(s)].attention.attention_dim
+                                                          if s in attention_stages else None)
                                     for s in head_stages})
         # target-informed output fusion: final logits += beta * z of the finest head (beta starts at 0)
         self.output_fusion = nn.Parameter(torch.zeros(())) if config.fuse_target_logits and head_stages else None
@@ -104,7 +106,8 @@ class TMCANetwork(nn.Module):
             key = str(s)
             head = self.heads[key] if key in self.heads else None
             if key in self.lgte:
-                feat, out = self.lgte[key](feat, tokens, mask, pooled, head)
+                pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
+                feat, out = self.lgte[key](feat, tokens, mask, pooled, head, pool)
             else:
                 out = head(feat, pooled) if head is not None and (return_alignment or self.output_fusion is not None) \
                     else None

@@ -1,8 +1,8 @@
 """Trainers of nnunetv2_tmca. nnU-Net finds them through ``ext_trainers/tmca_trainers.py``."""
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA  # noqa: F401
 from nnunetv2_tmca.training.variants.ablations.tmca_ablations import (  # noqa: F401
-    nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE, nnUNetTrainerTMCA_sgd,
-    nnUNetTrainerTMCA_singleLevel)
+    nnUNetTrainerTMCA_fullGrid, nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE,
+    nnUNetTrainerTMCA_sgd, nnUNetTrainerTMCA_singleLevel)
 from nnunetv2_tmca.training.variants.mirroring.text_mirroring import (  # noqa: F401
     nnUNetTrainerTMCA_naiveMirror, nnUNetTrainerTMCA_noMirror, nnUNetTrainerTMCA_textMirror)
 from nnunetv2_tmca.training.variants.schedules.budgets import (  # noqa: F401
@@ -11,4 +11,4 @@ from nnunetv2_tmca.training.variants.schedules.budgets import (  # noqa: F401
     nnUNetTrainerTMCA_singleLevel_synth, nnUNetTrainerTMCA_synth, nnUNetTrainerTMCA_textMirror_debug,
     nnUNetTrainerTMCA_textMirror_synth, nnUNetTrainerTMCA_naiveMirror_synth, nnUNetTrainerTMCA_textMirror_cpu,
     nnUNetTrainerTMCA_naiveMirror_cpu, nnUNetTrainerTMCA_noMirror_debug, nnUNetTrainerTMCA_noMirror_synth,
-    nnUNetTrainerTMCA_noMirror_cpu)
+    nnUNetTrainerTMCA_noMirror_cpu, nnUNetTrainerTMCA_fullGrid_synth, nnUNetTrainerTMCA_fullGrid_cpu)

@@ -40,6 +40,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     text_dropout: float = 0.15  # probability of replacing a report by the learned null text
     # --- network (overrides of TMCAConfig) ---
     tmca_network: dict = {}
+    # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages: same Dice, lower time and
+    # memory overhead (documentation/benchmarks.md, "Training overhead"); None attends at every stage's resolution
+    attention_grid_fraction: float | None = 0.25
     # --- alignment loss ---
     align_weight: float = 1.0  # lambda
     align_warmup_fraction: float = 0.05  # of all training iterations, linear 0 -> lambda
@@ -73,7 +76,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
     # ------------------------------------------------------------------ setup
     def tmca_config(self, text_dim: int) -> TMCAConfig:
-        return TMCAConfig.from_dict({**self.tmca_network, "text_dim": text_dim,
+        return TMCAConfig.from_dict({"attention_grid_fraction": self.attention_grid_fraction, **self.tmca_network,
+                                     "text_dim": text_dim,
                                      "text_encoder": resolve_encoder_name(self.text_encoder),
                                      "text_max_length": self.text_max_length,
                                      "text_mirroring": self.text_mirroring})

@@ -31,3 +31,8 @@ class nnUNetTrainerTMCA_noLGTE(nnUNetTrainerTMCA):
 class nnUNetTrainerTMCA_sgd(nnUNetTrainerTMCA):
     """nnU-Net's SGD (lr 1e-2, momentum 0.99) for the new modules too, instead of AdamW."""
     text_optimizer, text_lr_scale = "sgd", 1.0
+
+
+class nnUNetTrainerTMCA_fullGrid(nnUNetTrainerTMCA):
+    """Cross-attention at every LGTE stage's own resolution (no pooled attention grid at the finer stages)."""
+    attention_grid_fraction = None

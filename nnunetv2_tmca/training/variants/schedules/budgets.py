@@ -8,8 +8,8 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 from nnunetv2_tmca.training.variants.ablations.tmca_ablations import (
-    nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE, nnUNetTrainerTMCA_sgd,
-    nnUNetTrainerTMCA_singleLevel)
+    nnUNetTrainerTMCA_fullGrid, nnUNetTrainerTMCA_globalAlign, nnUNetTrainerTMCA_noAlign, nnUNetTrainerTMCA_noLGTE,
+    nnUNetTrainerTMCA_sgd, nnUNetTrainerTMCA_singleLevel)
 from nnunetv2_tmca.training.variants.mirroring.text_mirroring import (nnUNetTrainerTMCA_naiveMirror,
                                                                        nnUNetTrainerTMCA_noMirror,
                                                                        nnUNetTrainerTMCA_textMirror)
@@ -142,4 +142,12 @@ class nnUNetTrainerTMCA_noMirror_synth(SynthBudget, nnUNetTrainerTMCA_noMirror):
 
 
 class nnUNetTrainerTMCA_noMirror_cpu(CPUBudget, nnUNetTrainerTMCA_noMirror):
+    pass
+
+
+class nnUNetTrainerTMCA_fullGrid_synth(SynthBudget, nnUNetTrainerTMCA_fullGrid):
+    pass
+
+
+class nnUNetTrainerTMCA_fullGrid_cpu(CPUBudget, nnUNetTrainerTMCA_fullGrid):
     pass
