@@ -91,3 +91,24 @@ def test_training_progress_lines(capsys):
     assert capsys.readouterr().out.splitlines() == [
         "      epoch 0: pseudo Dice 0.636 0.500, 8.85 s", "      epoch 1: pseudo Dice 0.700, 9.1 s",
         "      fold-0 validation Dice 0.566"]
+
+
+def test_predictions_of_a_retrained_model_are_not_reused(tmp_path):
+    from nnunetv2_tmca.evaluation.comparison import _predictions_up_to_date
+    results = tmp_path / "results"
+    fold = results / "Dataset992_X" / "nnUNetTrainerTMCA_synth__nnUNetPlans__2d" / "fold_0"
+    fold.mkdir(parents=True)
+    checkpoint = fold / "checkpoint_final.pth"
+    checkpoint.write_bytes(b"0")
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    for i in range(3):
+        (preds / f"c{i}.png").write_bytes(b"0")
+    env = {"nnUNet_results": str(results)}
+    args = (".png", 3, env, 992, "nnUNetTrainerTMCA_synth", "2d")
+    os.utime(checkpoint, (1000, 1000))
+    assert _predictions_up_to_date(str(preds), *args)
+    assert not _predictions_up_to_date(str(preds), ".png", 4, *args[2:])  # a case is missing
+    os.utime(checkpoint, (4e9, 4e9))  # trained again after the predictions
+    assert not _predictions_up_to_date(str(preds), *args)
+    assert not _predictions_up_to_date(str(tmp_path / "none"), *args)

@@ -178,6 +178,24 @@ def prediction_runs(trainers, baseline, reports: str, shuffled_reports: str, pre
     return runs
 
 
+def _predictions_up_to_date(folder: str, ending: str, num_cases: int, env, dataset_id: int, trainer: str,
+                            config: str) -> bool:
+    """All cases predicted in ``folder``, and after the model's fold-0 final checkpoint was written
+    (a model trained again is predicted again)."""
+    if not os.path.isdir(folder):
+        return False
+    files = [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(ending)]
+    if len(files) != num_cases:
+        return False
+    results = os.path.join(env["nnUNet_results"])
+    prefix = f"Dataset{int(dataset_id):03d}_"
+    datasets = [d for d in os.listdir(results) if d.startswith(prefix)] if os.path.isdir(results) else []
+    checkpoints = [os.path.join(results, d, f"{trainer}__nnUNetPlans__{config}", "fold_0", "checkpoint_final.pth")
+                   for d in datasets]
+    newest_model = max((os.path.getmtime(c) for c in checkpoints if os.path.isfile(c)), default=0.0)
+    return min(os.path.getmtime(f) for f in files) > newest_model
+
+
 def predict_and_evaluate(env, dataset_id: int, config: str, trainers, baseline, images: str, labels: str,
                          reports_file: str, out: str, device: str, log: str, controls: bool = True,
                          side_by_side: bool = False) -> dict:
@@ -199,7 +217,8 @@ def predict_and_evaluate(env, dataset_id: int, config: str, trainers, baseline, 
     jobs = []
     for name, cmd in runs.items():
         target = cmd[cmd.index("-o") + 1]
-        if os.path.isdir(target) and len([f for f in os.listdir(target) if f.endswith(ending)]) == len(case_ids):
+        if _predictions_up_to_date(target, ending, len(case_ids), env, dataset_id, cmd[cmd.index("-tr") + 1],
+                                   config):
             print(f"    {name}: already predicted")
             continue
         jobs.append((name, cmd + common, env, None))

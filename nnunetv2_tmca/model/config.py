@@ -27,6 +27,9 @@ class TMCAConfig:
     # None = every stage attends at its own resolution (plans written before this setting existed). The trainer's
     # default is 0.25.
     attention_grid_fraction: float | None = None
+    # what the alignment head's attention readout r reads: "mixture" (r^T m, m the attention mixture) or
+    # "projected" (r^T (W_o m + b_o), C channels), the form of plans written before the attention grid existed
+    attention_readout: str = "mixture"
     attention_dim: int = 64
     attention_heads: int = 4
     align_stages: object = "middle"  # stages with an alignment head (target map and losses)
@@ -42,6 +45,10 @@ class TMCAConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"Unknown TMCA settings in the plans: {sorted(unknown)}")
+        if "text_dim" in d and "attention_grid_fraction" not in d and "attention_readout" not in d:
+            d["attention_readout"] = "projected"  # plans of a model trained before these settings existed
+        if d.get("attention_readout", "mixture") not in ("mixture", "projected"):
+            raise ValueError(f"attention_readout must be 'mixture' or 'projected', not {d['attention_readout']!r}")
         return cls(**d)
 
     def to_dict(self) -> dict:
