@@ -361,3 +361,17 @@ def test_cli(tmp_path, monkeypatch, capsys):
     assert "Dataset993_TMCASynthetic" in capsys.readouterr().err
     syn.main(["-d", "993", "--num_train", "2", "--num_test", "0", "--dim", "3", "--overwrite"])
     assert json.load(open(os.path.join(folder, "dataset.json")))["file_ending"] == ".nii.gz"
+
+
+def test_cli_lesion_counts(tmp_path, capsys):
+    """--num_lesions 6 6 fills all six cells (each report names 1-3 of them); 7 is refused with exit 1."""
+    syn.main(["-d", "994", "-o", str(tmp_path), "--num_train", "3", "--num_test", "0", "--size", "48",
+              "--num_lesions", "6", "6", "--num_targets", "1", "1", "--typo_rate", "0"])
+    folder = os.path.join(str(tmp_path), "Dataset994_TMCASynthetic")
+    reports = json.load(open(os.path.join(folder, "reports.json")))
+    for i in range(3):  # the same stream as the CLI's case i: six lesions, one target
+        _, _, report, meta = syn.sample_case(np.random.default_rng([0, 0, i]), 48, 2, (6, 6), (1, 1), typo_rate=0.0)
+        assert len(meta["lesions"]) == 6 and len(meta["targets"]) == 1 and reports[f"synth_{i:04d}"] == report
+    with pytest.raises(SystemExit) as e:
+        syn.main(["-d", "995", "-o", str(tmp_path), "--num_train", "2", "--num_lesions", "7", "7"])
+    assert e.value.code == 1 and "num_lesions" in capsys.readouterr().err

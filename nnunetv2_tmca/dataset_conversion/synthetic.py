@@ -1,6 +1,6 @@
 """Synthetic dataset in which the REPORT decides the segmentation target.
 
-Every image holds 4-5 look-alike bright lesions, each in its own cell of a grid:
+Every image holds 4-5 (``num_lesions``) look-alike bright lesions, each in its own cell of a grid:
 side (left / right half of the image) x zone (upper / middle / lower third).
 A random subset of 1-3 of them is the target; the mask holds only the target
 lesions, and the report names them by side, zone and count, e.g.
@@ -445,6 +445,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--num_test", type=int, default=10)
     parser.add_argument("--size", type=int, default=None, help="edge length (default 64 for 2D, 32 for 3D)")
     parser.add_argument("--dim", type=int, choices=(2, 3), default=2)
+    parser.add_argument("--num_lesions", type=int, nargs=2, default=(4, 5), metavar=("MIN", "MAX"),
+                        help="look-alike lesions per image, at most 6 (default 4 5; the benchmark uses 5 6)")
+    parser.add_argument("--num_targets", type=int, nargs=2, default=(1, 3), metavar=("MIN", "MAX"),
+                        help="of them named by the report (default 1 3)")
     parser.add_argument("--empty_fraction", type=float, default=0.0, help="fraction of cases without target")
     parser.add_argument("--typo_rate", type=float, default=0.05, help="fraction of reports with a typo")
     parser.add_argument("--seed", type=int, default=0)
@@ -458,7 +462,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     size = args.size if args.size is not None else (64 if args.dim == 2 else 32)
     try:
         folder = make_synthetic_dataset(raw_root, args.dataset_id, args.name, args.num_train, args.num_test,
-                                        size=size, dim=args.dim, empty_fraction=args.empty_fraction,
+                                        size=size, dim=args.dim, num_lesions=tuple(args.num_lesions),
+                                        num_targets=tuple(args.num_targets), empty_fraction=args.empty_fraction,
                                         typo_rate=args.typo_rate, seed=args.seed, overwrite=args.overwrite)
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
