@@ -242,3 +242,20 @@ def test_plans_of_earlier_models_rebuild_the_earlier_readout():
             assert torch.allclose(projected, att.out(mixed), atol=1e-5)
             checked += 1
     assert checked
+
+
+def test_pooled_grid_network_under_autocast_is_finite_and_trains():
+    """Mixed precision (CPU autocast, bfloat16): the pooled grid's custom autograd mixes dtypes safely."""
+    torch.manual_seed(0)
+    cfg = TMCAConfig(**{**CONFIG.to_dict(), "attention_grid_fraction": 0.25, "lgte_stages": "all",
+                        "attention_stages": "all"})
+    net = build_tmca_network(make_unet(PlainConvUNet, 2, 3), cfg)
+    open_gates(net)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        seg, aux = net(torch.randn(2, 1, 16, 16), text=random_text(2), return_alignment=True)
+        loss = sum(o.float().square().mean() for o in seg) + sum(a["logits"].float().mean()
+                                                                  for a in aux["stages"].values())
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for n, p in net.named_parameters() if n.startswith("lgte")]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)

@@ -44,7 +44,7 @@ def _block_sum(x: torch.Tensor, pool) -> torch.Tensor:
 
 def _spread_add(fine: torch.Tensor, coarse: torch.Tensor, pool) -> torch.Tensor:
     """fine + up_k(coarse) (coarse may have 1 channel for C); a new tensor."""
-    out = torch.empty_like(fine)
+    out = fine.new_empty(fine.shape, dtype=torch.promote_types(fine.dtype, coarse.dtype))  # (mixed precision)
     for s in _offsets(pool):
         torch.add(fine[s], coarse, out=out[s])
     return out
@@ -72,7 +72,7 @@ class _BlockMean(torch.autograd.Function):
 class _AddBlockUpsampled(torch.autograd.Function):
     @staticmethod
     def forward(ctx, fine, coarse, pool):
-        ctx.pool, ctx.coarse_channels = pool, coarse.shape[1]
+        ctx.pool, ctx.coarse_channels, ctx.dtypes = pool, coarse.shape[1], (fine.dtype, coarse.dtype)
         return _spread_add(fine, coarse, pool)
 
     @staticmethod
@@ -80,7 +80,7 @@ class _AddBlockUpsampled(torch.autograd.Function):
         g_coarse = _block_sum(grad, ctx.pool)
         if ctx.coarse_channels != grad.shape[1]:  # coarse was broadcast over the channels
             g_coarse = g_coarse.sum(1, keepdim=True)
-        return grad, g_coarse, None
+        return grad.to(ctx.dtypes[0]), g_coarse.to(ctx.dtypes[1]), None
 
 
 def avg_pool_grid(x: torch.Tensor, pool) -> torch.Tensor:
