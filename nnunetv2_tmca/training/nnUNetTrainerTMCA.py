@@ -40,8 +40,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     text_dropout: float = 0.15  # probability of replacing a report by the learned null text
     # --- network (overrides of TMCAConfig) ---
     tmca_network: dict = {}
-    # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages: same Dice, lower time and
-    # memory overhead (documentation/benchmarks.md, "Training overhead"); None attends at every stage's resolution
+    # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages: held-out synthetic Dice 94.4 vs
+    # 94.5 at full resolution (_fullGrid), lower time and memory overhead (documentation/benchmarks.md, "Training
+    # overhead"); None attends at every stage's resolution
     attention_grid_fraction: float | None = 0.25
     # --- alignment loss ---
     align_weight: float = 1.0  # lambda
