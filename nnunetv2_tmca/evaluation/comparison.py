@@ -80,13 +80,18 @@ def train(env, dataset_folder: str, dataset_id: int, config: str, trainer: str, 
     train_many(env, dataset_folder, dataset_id, config, [trainer], device, log)
 
 
+def final_checkpoint(env, dataset_name: str, trainer: str, config: str) -> str:
+    """nnU-Net's fold-0 final checkpoint of ``trainer`` (default plans) on ``dataset_name``."""
+    return os.path.join(env["nnUNet_results"], dataset_name, f"{trainer}__nnUNetPlans__{config}", "fold_0",
+                        "checkpoint_final.pth")
+
+
 def train_many(env, dataset_folder: str, dataset_id: int, config: str, trainers, device: str, log: str,
                side_by_side: bool = False):
     """``nnUNetv2_train`` fold 0 for each trainer not trained yet; ``side_by_side``: at once on pinned cores."""
     jobs = []
     for trainer in trainers:
-        final = os.path.join(env["nnUNet_results"], os.path.basename(dataset_folder),
-                             f"{trainer}__nnUNetPlans__{config}", "fold_0", "checkpoint_final.pth")
+        final = final_checkpoint(env, os.path.basename(dataset_folder), trainer, config)
         if os.path.isfile(final):
             print(f"    {trainer}: already trained ({final}); delete it to train again")
             continue
@@ -187,11 +192,10 @@ def _predictions_up_to_date(folder: str, ending: str, num_cases: int, env, datas
     files = [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(ending)]
     if len(files) != num_cases:
         return False
-    results = os.path.join(env["nnUNet_results"])
+    results = env["nnUNet_results"]
     prefix = f"Dataset{int(dataset_id):03d}_"
     datasets = [d for d in os.listdir(results) if d.startswith(prefix)] if os.path.isdir(results) else []
-    checkpoints = [os.path.join(results, d, f"{trainer}__nnUNetPlans__{config}", "fold_0", "checkpoint_final.pth")
-                   for d in datasets]
+    checkpoints = [final_checkpoint(env, d, trainer, config) for d in datasets]
     newest_model = max((os.path.getmtime(c) for c in checkpoints if os.path.isfile(c)), default=0.0)
     return min(os.path.getmtime(f) for f in files) > newest_model
 
