@@ -16,8 +16,11 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from nnunetv2_tmca.dataset_conversion.common import (
-    ConversionError, Problems, check_destination, list_lvit, write_dataset)
+from nnunetv2_tmca.dataset_conversion.cases import Problems
+from nnunetv2_tmca.dataset_conversion.common import ConversionError
+from nnunetv2_tmca.dataset_conversion.destination import check_destination
+from nnunetv2_tmca.dataset_conversion.lvit import list_lvit
+from nnunetv2_tmca.dataset_conversion.raw_dataset import write_dataset
 
 DEFAULT_NAME = "MosMedPlus"
 TARGET = "infection"
