@@ -6,21 +6,28 @@ MosMedData+) or ``labelcol/<name>.*`` (MoNuSeg), and in each folder its ``Train_
 ``Description``. Images, masks and xlsx rows are matched by file stem, so ``x.tif`` pairs
 with ``x.png``. Missing folders are skipped (e.g. only ``Val_Folder``).
 
-:func:`list_lvit` is the one reader of this layout.
+:func:`list_lvit` is the one reader of this layout; :func:`convert_lvit` converts a dataset
+that exists only in it, described by an :class:`LVitDataset` (see ``mosmed.py``, ``monuseg.py``).
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional
 
 from nnunetv2_tmca.dataset_conversion.cases import (
     Case, Problems, list_image_files, sanitize_case_id, strip_image_extension)
 from nnunetv2_tmca.dataset_conversion.common import ConversionError, info, warn
+from nnunetv2_tmca.dataset_conversion.destination import check_destination
+from nnunetv2_tmca.dataset_conversion.raw_dataset import write_dataset
 
 LVIT_FOLDERS = {"train": "Train_Folder", "val": "Val_Folder", "test": "Test_Folder"}
 MASK_PREFIX = "mask_"
 
 
+# ----------------------------------------------------------------------------------------
+# reader
+# ----------------------------------------------------------------------------------------
 def read_text_xlsx(path: str, problems: Problems) -> Dict[str, str]:
     """Rows of an LViT ``*_text.xlsx`` (columns ``Image``, ``Description``) -> file stem -> text.
 
@@ -137,3 +144,39 @@ def list_lvit(source: str, problems: Problems) -> List[Case]:
     if not splits:
         raise ConversionError(f"{source} has none of {', '.join(LVIT_FOLDERS.values())} (LViT layout)")
     return [case for split in splits for case in _list_split_folder(source, split, problems)]
+
+
+# ----------------------------------------------------------------------------------------
+# converter of the datasets that exist only in this layout
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LVitDataset:
+    """What the nnU-Net dataset of an LViT-only source says about it."""
+    title: str  # in messages and dataset.json "source": "MoNuSeg", "MosMedData+"
+    default_name: str  # DatasetXXX_<default_name> unless --name is given
+    target: str  # label 1
+    channel_names: Dict[str, str]
+    rgb: bool  # one 3-channel RGB PNG per case, else 1-channel grey
+    laterality: str  # what "left"/"right" in the reports refer to
+    description: str
+    reference: str
+
+
+def convert_lvit(dataset: LVitDataset, source: str, dataset_id: int, layout: str = "lvit",
+                 name: Optional[str] = None, overwrite: bool = False, max_cases: Optional[int] = None,
+                 resize: Optional[int] = None, skip_missing: bool = False, raw_root: Optional[str] = None,
+                 preprocessed_root: Optional[str] = None, progress: bool = True) -> str:
+    """Convert an LViT-layout copy of ``dataset``; returns the raw dataset folder."""
+    source = os.path.abspath(os.fspath(source))
+    if layout not in (None, "auto", "lvit"):
+        raise ConversionError(f"{dataset.title} is only supported in the 'lvit' layout, not {layout!r}")
+    name = name or dataset.default_name
+    check_destination(dataset_id, name, overwrite, raw_root, preprocessed_root)
+    problems = Problems()
+    cases = list_lvit(source, problems)
+    return write_dataset(
+        cases, problems=problems, dataset_id=dataset_id, name=name, rgb=dataset.rgb, target=dataset.target,
+        channel_names=dataset.channel_names, source=f"{dataset.title} (lvit layout)", layout="lvit",
+        overwrite=overwrite, resize=resize, max_cases=max_cases, skip_missing=skip_missing,
+        laterality=dataset.laterality, description=dataset.description, reference=dataset.reference,
+        raw_root=raw_root, preprocessed_root=preprocessed_root, progress=progress)
