@@ -43,7 +43,8 @@ import numpy as np
 
 from nnunetv2_tmca.dataset_conversion.synthetic_images import as_shape, cell_of_point, sample_case
 from nnunetv2_tmca.dataset_conversion.synthetic_reports import CELLS, SIDES, TYPO_WORDS, ZONES, render_report
-from nnunetv2_tmca.reports import REPORTS_FILENAME, atomic_write_json
+from nnunetv2_tmca.io_utils import atomic_write_json
+from nnunetv2_tmca.reports import REPORTS_FILENAME
 
 # the generator's pieces stay importable from here, next to the writer and the CLI
 __all__ = ["make_synthetic_dataset", "main", "sample_case", "render_report", "cell_of_point",

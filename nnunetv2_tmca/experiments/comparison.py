@@ -88,7 +88,8 @@ def predict_and_evaluate(env, dataset_id: int, config: str, trainers, baseline, 
     ``labels``; returns name -> summary (also table.md and dice.png in ``out``)."""
     from nnunetv2_tmca.evaluation.controls import shuffle_reports
     from nnunetv2_tmca.evaluation.evaluate import evaluate_folders, infer_file_ending
-    from nnunetv2_tmca.reports import atomic_write_json, load_reports
+    from nnunetv2_tmca.io_utils import atomic_write_json
+    from nnunetv2_tmca.reports import load_reports
 
     ending = infer_file_ending(labels)
     case_ids = sorted(f[:-len(ending)] for f in os.listdir(labels) if f.endswith(ending))

@@ -68,8 +68,7 @@ def cores_for_side_by_side(device: str) -> list:
 
     Small nnU-Net jobs spend much of their time single-threaded (start-up, trainer lookup, data
     augmentation with nnUNet_n_proc_DA=0, the export pool of the final validation), so two jobs at once,
-    each pinned to its own core, finish sooner than one after the other with two threads each
-    (measured on 2 cores: two 3-epoch trainings at 32x32 in 83 s side by side vs 117 s in turn).
+    each pinned to its own core, finish sooner than one after the other with two threads each.
     nnUNet_tmca_side_by_side=0 turns it off.
     """
     if device != "cpu" or os.environ.get("nnUNet_tmca_side_by_side", "1") == "0" or \
