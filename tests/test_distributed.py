@@ -1,4 +1,5 @@
-"""Contrastive rows gathered across DDP ranks (gloo on the CPU), with uneven per-rank batches."""
+"""Contrastive rows gathered across DDP ranks (gloo on the CPU), with uneven per-rank batches; the region term's
+gradient under DDP equals the single-process gradient on the concatenated batch."""
 import os
 import socket
 
@@ -44,6 +45,47 @@ def _worker(rank, world, port, result_file):
 def test_gather_rows_across_two_ranks(tmp_path):
     result = tmp_path / "result.txt"
     mp.spawn(_worker, args=(2, _free_port(), str(result)), nprocs=2, join=True)
+    assert result.read_text() == "ok"
+
+
+def _region_term_and_grads(rows: slice):
+    """Region term (with target positives) of rows ``rows`` of a fixed batch of 5, through shared projections;
+    returns the loss and the projections' gradients."""
+    torch.manual_seed(0)
+    pixel_proj, text_proj = torch.nn.Linear(4, 3), torch.nn.Linear(6, 3)
+    feats, texts = torch.randn(5, 5, 5, 4)[rows], torch.randn(5, 6)[rows]
+    target = (torch.rand(5, 1, 5, 5) > 0.5).float()[rows]
+    target[..., 0, 0] = 1
+    groups = torch.tensor([0, 1, 1, 2, 3])[rows]  # a repeated report across the ranks' rows
+    out = {1: {"pixel_emb": pixel_proj(feats).permute(0, 3, 1, 2), "logits": torch.zeros_like(target),
+               "text_emb": torch.nn.functional.normalize(text_proj(texts), dim=1)}}
+    loss, _ = MultiLevelAlignmentLoss({1: 1.0}, pixel_weight=0.0, positives="target", positive_threshold=0.5)(
+        out, {1: target}, groups, torch.ones(len(groups), dtype=torch.bool))
+    loss.backward()
+    return loss.detach(), [p.grad for m in (pixel_proj, text_proj) for p in m.parameters()]
+
+
+def _ddp_gradient_worker(rank, world, port, result_file):
+    single_loss, single_grads = _region_term_and_grads(slice(0, 5))  # before the process group: one process
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        loss, grads = _region_term_and_grads(slice(0, 2) if rank == 0 else slice(2, 5))  # uneven: 2 and 3 rows
+        for g in grads:  # what DDP does: average the gradients over the ranks
+            dist.all_reduce(g)
+            g /= world
+        assert torch.allclose(loss, single_loss, atol=1e-6)
+        for g, ref in zip(grads, single_grads):
+            assert torch.allclose(g, ref, atol=1e-6), (g, ref)
+        if rank == 0:
+            open(result_file, "w").write("ok")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_region_gradient_equals_single_process_on_the_concatenated_batch(tmp_path):
+    result = tmp_path / "result.txt"
+    mp.spawn(_ddp_gradient_worker, args=(2, _free_port(), str(result)), nprocs=2, join=True)
     assert result.read_text() == "ok"
 
 

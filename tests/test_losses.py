@@ -1,4 +1,5 @@
 """Alignment losses: positives from identical reports and repeated keys, empty targets, NaN safety, direction."""
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -135,3 +136,60 @@ def test_pixel_rows_let_null_text_rows_train_the_target_map():
     loss, _ = loss_fn(out, target, torch.arange(2), no_report, pixel_rows=torch.ones(2, dtype=torch.bool))
     loss.backward()
     assert logits.grad[1].abs().sum() > 0
+
+
+def _paraphrase_batch():
+    """Cases 0 and 1: two paraphrases of one report ("Two lesions, upper left and lower right." / "There are 2
+    nodules: upper left and lower right."), two text groups, the same target; case 2 another report and place."""
+    e = torch.eye(3)
+    text = torch.stack([e[0], F.normalize(e[0] + 0.3 * e[2], dim=0), e[1]])
+    target = torch.zeros(3, 1, 8, 8)
+    target[:2, :, :3, :3] = 1
+    target[:2, :, 5:, 5:] = 1
+    target[2, :, 5:, :3] = 1
+    return text, target, torch.tensor([0, 1, 2])
+
+
+@pytest.mark.parametrize("positives", ["group", "target", "text"])
+def test_paraphrases_are_not_pushed_apart(positives):
+    text, target, groups = _paraphrase_batch()
+    # frozen pooled embeddings of the three groups: the paraphrases close (cos 0.97), the third report far
+    table = torch.stack([torch.tensor([1.0, 0, 0]), F.normalize(torch.tensor([1.0, 0.25, 0]), dim=0),
+                         torch.tensor([0, 0, 1.0])])
+    loss_fn = MultiLevelAlignmentLoss({1: 1.0}, pixel_weight=0.0, positives=positives,
+                                      group_embeddings=table if positives == "text" else None)
+    t = text.clone().requires_grad_(True)
+    pixel = t.detach()[:, :, None, None] * target  # each region embedding equals its own report's
+    loss, _ = loss_fn({1: {"pixel_emb": pixel, "text_emb": t, "logits": torch.zeros_like(target)}}, {1: target},
+                      groups, torch.ones(3, dtype=torch.bool))
+    loss.backward()
+    pressure = float(-(t.grad[0] - t.grad[1]) @ (t[0] - t[1]).detach())  # > 0: a descent step moves t0, t1 apart
+    assert (pressure > 0.1) if positives == "group" else (pressure < 0)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_target_descriptor_matches_targets_at_the_same_place(dim):
+    from nnunetv2_tmca.losses.tssd import target_descriptor
+    size = (32,) * dim
+    t = torch.zeros(4, 1, *size)
+    t[0, :, 2:8, 3:9] = 1  # a lesion top left ...
+    t[1, :, 4:9, 2:6] = 1  # ... another one in the same place, other shape
+    t[2, :, 22:30, 20:28] = 1  # elsewhere; t[3] empty
+    d = target_descriptor(t)
+    assert d.shape == (4, 8 ** dim)
+    sim = d @ d.t()
+    assert sim[0, 1] > 0.95 > 0.2 > sim[0, 2]
+    assert torch.equal(d[3], torch.zeros_like(d[3]))
+    assert target_descriptor(torch.zeros(1, 1, *(4,) * dim)).shape == (1, 4 ** dim)  # coarser than the grid
+
+
+def test_global_pooling_switch_keeps_soft_targets_and_pixel_term():
+    text, target, groups = _paraphrase_batch()
+    logits = torch.zeros_like(target, requires_grad=True)
+    out = {1: {"pixel_emb": torch.randn(3, 3, 8, 8), "text_emb": text, "logits": logits}}
+    loss, parts = MultiLevelAlignmentLoss({1: 1.0}, region_pooling="image", positives="target")(
+        out, {1: target}, groups, torch.ones(3, dtype=torch.bool))
+    loss.backward()
+    assert parts["pixel"] > 0 and logits.grad.abs().sum() > 0 and parts["region"] > 0
+    with pytest.raises(ValueError):
+        MultiLevelAlignmentLoss({1: 1.0}, positives="text")  # needs the groups' embeddings

@@ -259,3 +259,94 @@ def test_pooled_grid_network_under_autocast_is_finite_and_trains():
     assert torch.isfinite(loss)
     grads = [p.grad for n, p in net.named_parameters() if n.startswith("lgte")]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def _head_inputs_and_embeddings(net, x, text):
+    captured = {}
+    hooks = [head.register_forward_hook(lambda m, args, out, s=s: captured.__setitem__(
+        s, (args[0].detach().clone(), out["pixel_emb"].detach().clone(), out["pixel_inv_norm"].detach().clone())))
+        for s, head in net.heads.items()]
+    with torch.no_grad():
+        net(x, text=text, return_alignment=True)
+    for h in hooks:
+        h.remove()
+    return captured
+
+
+@pytest.mark.parametrize("cls", [PlainConvUNet, ResidualEncoderUNet])
+def test_alignment_heads_see_no_report(cls):
+    """The heads' pixel inputs and embeddings (the TSSD region side) are identical under two reports; with the
+    earlier align_features="decoder" they are not (FiLM and the coarser stages' LGTE put the report in)."""
+    torch.manual_seed(0)
+    cfg = {**CONFIG.to_dict(), "lgte_stages": "all", "attention_stages": "all", "align_stages": "all"}
+    x = torch.randn(1, 1, 16, 16)
+    t1, t2 = random_text(1, seed=1), random_text(1, seed=2)
+    for features in ("skip", "decoder"):
+        net = build_tmca_network(make_unet(cls, 2), TMCAConfig(**{**cfg, "align_features": features})).eval()
+        open_gates(net)
+        a, b = _head_inputs_and_embeddings(net, x, t1), _head_inputs_and_embeddings(net, x, t2)
+        assert set(a) == set(net.heads) and len(a) == 3
+        same = [all(torch.equal(u, v) for u, v in zip(a[s], b[s])) for s in a]
+        if features == "skip":
+            assert all(same)
+            for s in a:  # the input is the encoder skip the decoder concatenates at that stage
+                assert a[s][0].shape[1] == net.encoder.output_channels[-(int(s) + 2)]
+        else:
+            assert not any(same[1:])  # every stage after the first LGTE carries the report
+
+
+def test_plans_without_align_features_rebuild_decoder_heads_and_load_strictly():
+    legacy = {k: v for k, v in CONFIG.to_dict().items() if k not in ("align_features", "use_position",
+                                                                     "fuse_all_channels")}
+    cfg = TMCAConfig.from_dict(legacy)
+    assert cfg.align_features == "decoder" and cfg.use_position and not cfg.fuse_all_channels
+    assert TMCAConfig.from_dict({**legacy, "align_features": "skip"}).align_features == "skip"
+    with pytest.raises(ValueError):
+        TMCAConfig.from_dict({**legacy, "align_features": "other"})
+    torch.manual_seed(0)
+    old = build_tmca_network(make_unet(PlainConvUNet, 2), cfg).eval()
+    open_gates(old)
+    state = old.state_dict()
+    for c in (TMCAConfig.from_dict(legacy), TMCAConfig.from_dict({**legacy, "align_features": "skip"})):
+        new = build_tmca_network(make_unet(PlainConvUNet, 2), c).eval()
+        new.load_state_dict(state, strict=True)
+    rebuilt = build_tmca_network(make_unet(PlainConvUNet, 2), TMCAConfig.from_dict(legacy)).eval()
+    rebuilt.load_state_dict(state, strict=True)
+    x, text = torch.randn(1, 1, 16, 16), random_text(1)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(old(x, text=text), rebuilt(x, text=text)))
+
+
+@pytest.mark.parametrize("all_channels", [False, True])
+def test_output_fusion_channels(all_channels):
+    """Softmax label sets: beta * z goes to channels 1: only; region-based (sigmoid) sets: to every channel."""
+    torch.manual_seed(0)
+    cfg = TMCAConfig(**{**CONFIG.to_dict(), "fuse_all_channels": all_channels})
+    net = build_tmca_network(make_unet(PlainConvUNet, 2), cfg).eval()
+    net.decoder.deep_supervision = False
+    x, text = torch.randn(1, 1, 16, 16), random_text(1)
+    with torch.no_grad():
+        base, aux = net(x, text=text, return_alignment=True)
+        net.output_fusion.fill_(1.0)
+        fused = net(x, text=text)
+    z = aux["target_logits"][max(aux["target_logits"])]
+    z = nn.functional.interpolate(z, size=base.shape[2:], mode="bilinear", align_corners=False)
+    delta = fused - base
+    assert torch.allclose(delta[:, 1:], z.expand_as(delta[:, 1:]), atol=1e-5)
+    assert torch.allclose(delta[:, :1], z if all_channels else torch.zeros_like(z), atol=1e-5)
+
+
+def test_output_fusion_is_trained_by_adamw():
+    from nnunetv2_tmca.training.optimization import sgd_with_adamw_text
+    net = build_tmca_network(make_unet(PlainConvUNet, 2), CONFIG)
+    optimizer, _ = sgd_with_adamw_text(net, list(net.text_parameters()), 1e-2, 3e-5, 0.1, 10)
+    assert any(p is net.output_fusion for p in optimizer.adamw.param_groups[0]["params"])
+    assert not any(p is net.output_fusion for p in optimizer.sgd.param_groups[0]["params"])
+
+
+def test_no_position_features():
+    torch.manual_seed(0)
+    net = build_tmca_network(make_unet(PlainConvUNet, 2), TMCAConfig(**{**CONFIG.to_dict(), "use_position": False}))
+    assert not any("position" in n for n, _ in net.named_parameters() if not n.startswith("text_adapter"))
+    seg, aux = net(torch.randn(2, 1, 16, 16), text=random_text(2), return_alignment=True)
+    assert aux["stages"] and all(torch.isfinite(o).all() for o in seg)

@@ -2,8 +2,14 @@
 
 L_align = sum_s w_s [ lambda_r L_region,s + lambda_p L_pixel,s ],  w normalised to sum 1.
 The trainer adds it to nnU-Net's loss: L = L_nnU-Net + lambda(t) L_align, with lambda(t)
-warmed up linearly. ``mode='global'`` is the ablation of one pooled image-report pair per case
-(whole-image pooling, hard one-to-one targets, no pixel term).
+warmed up linearly. Settings (each one switch of an ablation):
+  ``region_pooling``: "target" (TSSD: v_i pooled inside the target) or "image" (one whole-image pooled
+    embedding per case, every case with a report takes part);
+  ``positives``, ``positive_threshold``: which pairs are positives of the soft targets (see tssd.py);
+  ``pixel_weight`` = 0 drops the pixel term.
+``mode='global'`` is the earlier, confounded ablation: whole-image pooling, hard one-to-one targets and
+no pixel term at once. Under DDP the region term's gradient is scaled so that DDP's average equals the
+single-process gradient on the concatenated batch (distributed.py).
 Inputs are plain tensors: the per-stage outputs of the alignment heads, a foreground mask per
 stage, the text-group id of each row and whether the row carries a real report.
 """
@@ -12,26 +18,49 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnunetv2_tmca.losses.distributed import gather_rows
+from nnunetv2_tmca.losses.distributed import gather_rows, world_scaled
 from nnunetv2_tmca.losses.pixel import pixel_alignment_loss
-from nnunetv2_tmca.losses.tssd import region_embeddings, semantic_distance, soft_contrastive
+from nnunetv2_tmca.losses.tssd import (positive_pairs, region_embeddings, semantic_distance, soft_contrastive,
+                                       target_descriptor)
+
+POSITIVES = ("group", "target", "text")
 
 
 class MultiLevelAlignmentLoss(nn.Module):
     def __init__(self, stage_weights: dict, tau: float = 0.1, region_weight: float = 1.0,
-                 pixel_weight: float = 1.0, mode: str = "region"):
+                 pixel_weight: float = 1.0, mode: str = "region", region_pooling: str = "target",
+                 positives: str = "group", positive_threshold: float = 0.95,
+                 group_embeddings: torch.Tensor | None = None):
+        """``group_embeddings`` (num_groups, D) unit vectors, row g for text group g: needed by positives="text"."""
         super().__init__()
         if mode not in ("region", "global"):
             raise ValueError(f"mode must be 'region' or 'global', not {mode!r}")
+        if region_pooling not in ("target", "image"):
+            raise ValueError(f"region_pooling must be 'target' or 'image', not {region_pooling!r}")
+        if positives not in POSITIVES:
+            raise ValueError(f"positives must be one of {POSITIVES}, not {positives!r}")
+        if positives == "text" and group_embeddings is None:
+            raise ValueError("positives='text' needs the text groups' embeddings")
         total = sum(stage_weights.values())
         self.stage_weights = {int(s): w / total for s, w in stage_weights.items() if w > 0}
         self.tau, self.region_weight, self.pixel_weight, self.mode = tau, region_weight, pixel_weight, mode
+        self.region_pooling = "image" if mode == "global" else region_pooling
+        self.positives, self.positive_threshold = positives, positive_threshold
+        self.register_buffer("group_embeddings", group_embeddings if positives == "text" else None, persistent=False)
 
     @staticmethod
     def _row_ids(n: int, device) -> torch.Tensor:
         rank = torch.distributed.get_rank() if torch.distributed.is_available() and \
             torch.distributed.is_initialized() else 0
         return torch.arange(n, device=device) + rank * (1 << 20)
+
+    def _similarity(self, groups: torch.Tensor, descriptors: torch.Tensor | None) -> torch.Tensor | None:
+        if self.mode == "global" or self.positives == "group":
+            return None
+        if self.positives == "target":
+            return descriptors @ descriptors.t()
+        e = self.group_embeddings[groups.clamp_min(0)].float()  # rows outside the report table (< 0): own group
+        return (e @ e.t()).masked_fill((groups < 0)[:, None] | (groups < 0)[None, :], 0)
 
     def forward(self, stage_outputs: dict, stage_targets: dict, group_ids: torch.Tensor,
                 has_report: torch.Tensor, stage_pixel_valid: dict | None = None,
@@ -47,17 +76,17 @@ class MultiLevelAlignmentLoss(nn.Module):
         for s, w in self.stage_weights.items():
             out, target = stage_outputs[s], stage_targets[s]
             valid_px = stage_pixel_valid.get(s) if stage_pixel_valid else None
-            if self.mode == "global":
-                v, has_target = region_embeddings(out["pixel_emb"], torch.ones_like(target), out.get("pixel_inv_norm"))
-                group = self._row_ids(len(group_ids), group_ids.device)  # hard one-to-one targets
-            else:
-                mask = target if valid_px is None else target * valid_px
-                v, has_target = region_embeddings(out["pixel_emb"], mask, out.get("pixel_inv_norm"))
-                group = group_ids
-            v_all, t_all, g_all, tgt_all, rep_all, _ = gather_rows(v, out["text_emb"], group, has_target & has_report,
-                                                                    has_report)
-            positives = g_all[:, None] == g_all[None, :]
-            region = soft_contrastive(semantic_distance(v_all, t_all), positives, tgt_all, rep_all, self.tau)
+            mask = target if valid_px is None else target * valid_px
+            v, has_target = region_embeddings(out["pixel_emb"], torch.ones_like(target) if self.region_pooling ==
+                                              "image" else mask, out.get("pixel_inv_norm"))
+            group = self._row_ids(len(group_ids), group_ids.device) if self.mode == "global" else group_ids
+            descriptors = (target_descriptor(mask),) if self.positives == "target" else ()
+            v_all, t_all, g_all, tgt_all, rep_all, *d_all, _ = gather_rows(
+                v, out["text_emb"], group, has_target & has_report, has_report, *descriptors)
+            positives = positive_pairs(g_all, self._similarity(g_all, d_all[0] if d_all else None),
+                                       self.positive_threshold)
+            region = world_scaled(soft_contrastive(semantic_distance(v_all, t_all), positives, tgt_all, rep_all,
+                                                   self.tau))
             pixel = pixel_alignment_loss(out["logits"], target, has_report if pixel_rows is None else pixel_rows,
                                          valid_px) \
                 if self.mode == "region" and self.pixel_weight > 0 else region * 0

@@ -1,16 +1,28 @@
 """Target-sensitive semantic distance (TSSD) and the region-report contrastive term.
 
 Region embedding of case i at a stage: v_i = normalize(sum_x Y_i(x) P^_i(x) / sum_x Y_i(x)),
-P^ the unit pixel embeddings,
+P^ the unit pixel embeddings (from the encoder skip: image evidence no report has touched),
 pooled inside the ground-truth target Y_i, not over the whole image.
 Distance to report j: d(i, j) = 1 - cos(v_i, t_j).
-Soft targets: q_ij = s_ij / sum_j s_ij, s_ij = 1 if reports i and j are the same text group
-(identical or near-identical reports, repeated keys), else 0.
+Soft targets: q_ij = s_ij / sum_j s_ij with s_ij = 1 if
+  - reports i and j are the same text group (identical after normalisation, or the same key drawn twice), or
+  - sim(i, j) >= theta (``positive_pairs``), where sim, by the ``positives`` setting of the loss, is
+    "target": cos(D_i, D_j), D = normalize(G_1.5 * avgpool_8(Y)) the target's occupancy on an 8-cell grid per
+      axis, Gaussian-blurred (sigma 1.5 cells): cases whose targets lie at the same place of the patch, so two
+      paraphrases of one finding ("Two lesions, upper left and lower right." / "There are 2 nodules: upper left
+      and lower right.") are positives, not negatives; theta = 0.95;
+    "text": cos of the frozen encoder's pooled report embeddings. Not the default: a general sentence encoder
+      cannot tell a paraphrase from a side swap (MiniLM: cos 0.999 between "... upper left and lower right" and
+      "... lower left and upper right", 0.49-0.80 between paraphrases);
+    "group": no similarity, exact groups only (the setting before #16),
+  else 0.
 L_region = 1/2 [ CE(q_i., softmax_j(-d(i, j) / tau)) averaged over cases with a target
                + CE(q_.j, softmax_i(-d(i, j) / tau)) averaged over reports with a positive ].
 Cases without target (empty patch) skip the term; if no pair is informative it is 0.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch.nn import functional as F
@@ -29,6 +41,29 @@ def region_embeddings(pixel_emb: torch.Tensor, target: torch.Tensor, inv_norm: t
         w = w * inv_norm.reshape(b, -1).to(w.dtype)
     pooled = torch.bmm(pixel_emb.reshape(b, e, -1), w[:, :, None])[:, :, 0] / area.clamp_min(eps)[:, None]
     return F.normalize(pooled, dim=1, eps=eps), area > 0
+
+
+def target_descriptor(target: torch.Tensor, grid: int = 8, sigma: float = 1.5) -> torch.Tensor:
+    """(B, 1, *S) target -> D (B, prod(grid per axis)) unit vectors (zero for an empty target), see above."""
+    dims = target.ndim - 2
+    pool = F.adaptive_avg_pool2d if dims == 2 else F.adaptive_avg_pool3d
+    occupancy = pool(target.float(), tuple(min(grid, n) for n in target.shape[2:]))[:, 0]
+    radius = int(math.ceil(3 * sigma))
+    kernel = torch.exp(-torch.arange(-radius, radius + 1, dtype=occupancy.dtype, device=occupancy.device) ** 2
+                       / (2 * sigma ** 2))
+    kernel = (kernel / kernel.sum()).reshape(1, 1, -1)
+    for axis in range(1, dims + 1):  # separable blur, zero padding
+        moved = occupancy.movedim(axis, -1)
+        blurred = F.conv1d(moved.reshape(-1, 1, moved.shape[-1]), kernel, padding=radius)
+        occupancy = blurred.reshape(moved.shape).movedim(-1, axis)
+    return F.normalize(occupancy.flatten(1), dim=1)
+
+
+def positive_pairs(groups: torch.Tensor, similarity: torch.Tensor | None = None,
+                   threshold: float = 0.95) -> torch.Tensor:
+    """s_ij: the same text group, or (with a similarity matrix) sim(i, j) >= threshold; (B, B) bool."""
+    same = groups[:, None] == groups[None, :]
+    return same if similarity is None else same | (similarity >= threshold)
 
 
 def semantic_distance(v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

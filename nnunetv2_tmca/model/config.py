@@ -34,7 +34,15 @@ class TMCAConfig:
     attention_heads: int = 4
     align_stages: object = "middle"  # stages with an alignment head (target map and losses)
     align_dim: int = 32
+    # what the alignment heads' pixel embeddings P_s are computed from: "skip" (the encoder's skip features at the
+    # stage's resolution, which no report has touched) or "decoder" (the stage's decoder features after cross-attention
+    # and FiLM, which carry the report: plans written before this setting existed)
+    align_features: str = "skip"
+    use_position: bool = True  # coordinate features in the attention queries and the aligned pixel embeddings
     fuse_target_logits: bool = True  # final logits += beta * target-map logit of the finest aligned stage
+    # fuse into every output channel (region-based label sets: each channel a sigmoid region) instead of channels 1:
+    # (softmax label sets, channel 0 = background); the trainer writes label_manager.has_regions
+    fuse_all_channels: bool = False
     text_mirroring: str = "off"  # how training mirrored image-report pairs; test-time mirroring follows it
     extra: dict = field(default_factory=dict)
 
@@ -47,8 +55,12 @@ class TMCAConfig:
             raise ValueError(f"Unknown TMCA settings in the plans: {sorted(unknown)}")
         if "text_dim" in d and "attention_grid_fraction" not in d and "attention_readout" not in d:
             d["attention_readout"] = "projected"  # plans of a model trained before these settings existed
+        if "text_dim" in d and "align_features" not in d:
+            d["align_features"] = "decoder"  # plans written before the setting existed: the heads read decoder features
         if d.get("attention_readout", "mixture") not in ("mixture", "projected"):
             raise ValueError(f"attention_readout must be 'mixture' or 'projected', not {d['attention_readout']!r}")
+        if d.get("align_features", "skip") not in ("skip", "decoder"):
+            raise ValueError(f"align_features must be 'skip' or 'decoder', not {d['align_features']!r}")
         return cls(**d)
 
     def to_dict(self) -> dict:
@@ -58,8 +70,8 @@ class TMCAConfig:
 def resolve_stages(spec, num_stages: int) -> list[int]:
     """Turn a stage spec into sorted decoder stage indices in [0, num_stages).
 
-    "all", "all_but_lowest", "middle" (all but lowest and highest), "coarse" (all at <= 1/4 of the full
-    resolution), "highest", "lowest", "none" or ints.
+    "all", "all_but_lowest", "middle" (all but lowest and highest), "middle_highest" (the highest-resolution
+    stage of "middle"), "coarse" (all at <= 1/4 of the full resolution), "highest", "lowest", "none" or ints.
     """
     if spec in (None, "none"):
         return []
@@ -69,6 +81,8 @@ def resolve_stages(spec, num_stages: int) -> list[int]:
         return list(range(1, num_stages)) if num_stages > 1 else [0]
     if spec == "middle":  # all but the lowest and the highest resolution
         return list(range(1, num_stages - 1)) if num_stages > 2 else [num_stages - 1]
+    if spec == "middle_highest":
+        return resolve_stages("middle", num_stages)[-1:]
     if spec == "coarse":  # all whose resolution is at most a quarter of the full one
         return list(range(0, num_stages - 2)) if num_stages > 2 else [0]
     if spec == "highest":

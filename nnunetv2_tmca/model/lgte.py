@@ -5,7 +5,8 @@ Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pool
      (per head), Q = W_q F + W_p pos (coordinate features, see position.py), K = W_k U, V = W_v U;
   2. text-conditioned modulation (FiLM):          F <- F * (1 + gamma(u)) + beta(u);
   3. target map as spatial attention:             F <- F * (1 + alpha * M),  M = sigmoid(z) from the
-     stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar.
+     stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar; the head's
+     pixel embeddings come from the encoder skip S_s (text-free), its logit z from them, t(u) and m.
 g_a, gamma, beta and alpha start at zero, so an untrained block is the identity. The attention
 mixture m also feeds the target-map logit (see AlignmentHead), so the pixel term trains the
 attention directly instead of only through the gate g_a.
@@ -33,13 +34,13 @@ class CrossModalAttention(nn.Module):
     """Pixels attend over tokens, computed channel-first (no (B, N, C) transposes of large maps)."""
 
     def __init__(self, channels: int, text_dim: int, attention_dim: int, heads: int, conv_op=nn.Conv2d,
-                 return_projected: bool = False):
+                 return_projected: bool = False, use_position: bool = True):
         super().__init__()
         self.return_projected = return_projected  # second output W_o m + b_o (C channels) instead of m
         attention_dim = max(heads, attention_dim // heads * heads)
         self.attention_dim, self.heads, self.head_dim = attention_dim, heads, attention_dim // heads
         self.q = conv_op(channels, attention_dim, 1, 1, 0, bias=False)
-        self.q_position = PositionProjection(attention_dim, conv_op)
+        self.q_position = PositionProjection(attention_dim, conv_op) if use_position else None
         self.kv = nn.Linear(text_dim, 2 * attention_dim, bias=False)
         self.out = conv_op(attention_dim, channels, 1, 1, 0, bias=True)
         self.gate = nn.Parameter(torch.zeros(channels))
@@ -49,7 +50,8 @@ class CrossModalAttention(nn.Module):
         b, h, dh = feat.shape[0], self.heads, self.head_dim
         grid = feat if pool is None else avg_pool_grid(feat, pool)
         q = pointwise_conv(grid, self.q)
-        q = q + self.q_position(q)
+        if self.q_position is not None:
+            q = q + self.q_position(q)
         spatial = q.shape[2:]
         # contiguous (B, h, N, dh) queries let PyTorch pick its fused (flash) kernel, which keeps no
         # (B, h, N, L) attention matrix for the backward pass: ~2.5x less memory and ~3x faster on CPU
@@ -80,22 +82,25 @@ class FiLM(nn.Module):
 class LGTEBlock(nn.Module):
     def __init__(self, channels: int, text_dim: int, attention_dim: int = 64, attention_heads: int = 4,
                  use_cross_attention: bool = True, use_film: bool = True, use_target_map: bool = True,
-                 conv_op=nn.Conv2d, attention_returns_projected: bool = False):
+                 conv_op=nn.Conv2d, attention_returns_projected: bool = False, use_position: bool = True):
         super().__init__()
         self.attention = CrossModalAttention(channels, text_dim, attention_dim, attention_heads, conv_op,
-                                             attention_returns_projected) if use_cross_attention else None
+                                             attention_returns_projected, use_position) if use_cross_attention else None
         self.film = FiLM(channels, text_dim) if use_film else None
         self.target_gate = nn.Parameter(torch.zeros(())) if use_target_map else None
 
-    def forward(self, feat, tokens, mask, pooled, head=None, attention_pool=None):
+    def forward(self, feat, tokens, mask, pooled, head=None, attention_pool=None, head_input=None):
         """Returns the enhanced features and the alignment head's outputs (or None).
-        ``attention_pool``: per-axis pooling of the attention grid (see ``query_pooling``)."""
+        ``attention_pool``: per-axis pooling of the attention grid (see ``query_pooling``); ``head_input``: the
+        head's pixel input (the encoder skip, untouched by the report), None = the features after attention and
+        FiLM (plans with ``align_features = "decoder"``)."""
         attended = None
         if self.attention is not None:
             feat, attended = self.attention(feat, tokens, mask, attention_pool)
         if self.film is not None:
             feat = self.film(feat, pooled)
-        aligned = head(feat, pooled, attended, attention_pool) if head is not None else None
+        aligned = head(feat if head_input is None else head_input, pooled, attended, attention_pool) \
+            if head is not None else None
         if self.target_gate is not None and aligned is not None:
             target_map = torch.sigmoid(aligned["logits"])
             feat = feat * (1 + self.target_gate * target_map)

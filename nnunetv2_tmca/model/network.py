@@ -53,13 +53,13 @@ class TMCANetwork(nn.Module):
         projected = config.attention_readout == "projected"
         self.lgte = nn.ModuleDict({str(s): LGTEBlock(channels[s], d, config.attention_dim, config.attention_heads,
                                                      s in attention_stages, config.use_film,
-                                                     config.use_target_map, conv_op, projected)
+                                                     config.use_target_map, conv_op, projected, config.use_position)
                                    for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
         self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op,
                                                           (channels[s] if projected else
                                                            self.lgte[str(s)].attention.attention_dim)
-                                                          if s in attention_stages else None)
+                                                          if s in attention_stages else None, config.use_position)
                                     for s in head_stages})
         # target-informed output fusion: final logits += beta * z of the finest head (beta starts at 0)
         self.output_fusion = nn.Parameter(torch.zeros(())) if config.fuse_target_logits and head_stages else None
@@ -104,12 +104,13 @@ class TMCANetwork(nn.Module):
             feat = dec.stages[s](torch.cat((feat, skips[-(s + 2)]), 1))
             key = str(s)
             head = self.heads[key] if key in self.heads else None
+            head_input = skips[-(s + 2)] if self.config.align_features == "skip" else None  # text-free pixel input
             if key in self.lgte:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
-                feat, out = self.lgte[key](feat, tokens, mask, pooled, head, pool)
+                feat, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input)
             else:
-                out = head(feat, pooled) if head is not None and (return_alignment or self.output_fusion is not None) \
-                    else None
+                out = head(feat if head_input is None else head_input, pooled) \
+                    if head is not None and (return_alignment or self.output_fusion is not None) else None
             if out is not None:
                 maps[s] = out["logits"]
                 if s in self.align_stages:
@@ -128,9 +129,12 @@ class TMCANetwork(nn.Module):
         return seg
 
     def _fuse(self, logits: torch.Tensor, target_logit: torch.Tensor) -> torch.Tensor:
-        """Add beta * z (resized) to the foreground channels: the report can veto look-alikes at full resolution."""
+        """Add beta * z (resized) to the foreground channels: the report can veto look-alikes at full resolution.
+        Region-based label sets (``fuse_all_channels``): every channel is a sigmoid region, all are foreground."""
         z = nn.functional.interpolate(target_logit, size=logits.shape[2:], mode="bilinear" if logits.ndim == 4
                                       else "trilinear", align_corners=False)
+        if self.config.fuse_all_channels:
+            return logits + self.output_fusion * z
         fg = logits[:, 1:] + self.output_fusion * z
         return torch.cat((logits[:, :1], fg), 1)
 
@@ -139,9 +143,11 @@ class TMCANetwork(nn.Module):
             self.decoder.compute_conv_feature_map_size(input_size)
 
     def text_parameters(self):
-        """Parameters that are new relative to the planned U-Net."""
+        """Parameters that are new relative to the planned U-Net (the AdamW group of the trainer)."""
         for m in (self.text_adapter, self.lgte, self.heads):
             yield from m.parameters()
+        if self.output_fusion is not None:
+            yield self.output_fusion
 
 
 def build_tmca_network(unet: nn.Module, config: TMCAConfig | dict | None) -> TMCANetwork:

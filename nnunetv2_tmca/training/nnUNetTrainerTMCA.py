@@ -46,7 +46,12 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     # --- alignment loss ---
     align_weight: float = 1.0  # lambda
     align_warmup_fraction: float = 0.05  # of all training iterations, linear 0 -> lambda
-    align_mode: str = "region"  # "region" (TSSD, soft targets, pixel term) or "global"
+    align_mode: str = "region"  # "region" (TSSD, soft targets, pixel term) or "global" (earlier confounded ablation)
+    align_region_pooling: str = "target"  # "target" (TSSD region embedding) or "image" (one whole-image pair)
+    # positives of the soft targets besides identical reports: "target" (targets at the same place of the patch,
+    # cos of coarse target descriptors >= threshold), "text" (frozen pooled report cos), "group" (none); tssd.py
+    align_positives: str = "target"
+    align_positive_threshold: float = 0.95
     align_tau: float = 0.1
     align_region_weight: float = 1.0
     align_pixel_weight: float = 1.0
@@ -75,7 +80,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
     # ------------------------------------------------------------------ setup
     def tmca_config(self, text_dim: int) -> TMCAConfig:
-        return TMCAConfig.from_dict({"attention_grid_fraction": self.attention_grid_fraction, **self.tmca_network,
+        return TMCAConfig.from_dict({"attention_grid_fraction": self.attention_grid_fraction, "align_features": "skip",
+                                     "fuse_all_channels": self.label_manager.has_regions, **self.tmca_network,
                                      "text_dim": text_dim,
                                      "text_encoder": resolve_encoder_name(self.text_encoder),
                                      "text_max_length": self.text_max_length,
@@ -138,7 +144,11 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             return None
         return MultiLevelAlignmentLoss({s: 1.0 for s in stages}, tau=self.align_tau,
                                        region_weight=self.align_region_weight, pixel_weight=self.align_pixel_weight,
-                                       mode=self.align_mode)
+                                       mode=self.align_mode, region_pooling=self.align_region_pooling,
+                                       positives=self.align_positives,
+                                       positive_threshold=self.align_positive_threshold,
+                                       group_embeddings=self.text_lookup.group_embeddings
+                                       if self.align_positives == "text" else None)
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
         rotation, dummy_2d, initial_patch_size, mirror_axes = \

@@ -3,7 +3,8 @@
 Holds the unique-text table once on the device; a batch gathers its rows by
 ``batch['keys']`` (repeated keys simply gather the same row). ``group`` is the id of the
 normalised text (identical or near-identical reports share it): the positives of the
-contrastive loss. Text dropout replaces a row by the learned null text with probability p.
+contrastive loss; ``group_embeddings`` (num_groups, D) holds each group's frozen pooled embedding, unit length
+(the similarity of the "text" positives). Text dropout replaces a row by the learned null text with probability p.
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ class TextLookup:
         self.tokens = torch.from_numpy(table.tokens.astype(np.float32)).to(device)
         self.mask = torch.from_numpy(table.mask).to(device)
         self.row_group = torch.tensor(row_group, dtype=torch.long, device=device)
+        pooled = torch.from_numpy(np.asarray(table.pooled, dtype=np.float32))
+        first_row = {g: i for i, g in reversed(list(enumerate(row_group))) if g >= 0}
+        self.group_embeddings = torch.nn.functional.normalize(
+            pooled[[first_row[g] for g in range(self.num_groups)]].reshape(self.num_groups, -1), dim=1).to(device)
         self.device = device
 
     def batch(self, case_ids, dropout: float = 0.0, generator: torch.Generator | None = None) -> dict:

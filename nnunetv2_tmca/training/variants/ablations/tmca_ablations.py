@@ -1,8 +1,17 @@
-"""Ablations of TMCA from the one code path (each switches one part off).
+"""Ablations of TMCA from the one code path.
 
-none (image only) = nnUNetTrainer; LGTE only = _noAlign; + global contrastive = _globalAlign;
-+ TSSD at one level = _singleLevel; + multi-level = nnUNetTrainerTMCA. _noLGTE keeps the
-losses but injects no text into the decoder.
+Nested ablations (``NESTED_ABLATIONS``): each switches exactly ONE part of the default off and nothing
+else (tests/test_ablations.py compares every resolved setting with the default's):
+_regionAsGlobal (TSSD region term -> one whole-image pooled pair, same stages), _oneAlignStage (the
+alignment losses at one of the default's own stages), _noPixelTerm, _noCrossAttention, _noFiLM,
+_noTargetGate, _noFusion, _noPosition; and two that restore a behaviour from before #16 so that its
+change can be measured: _decoderAlignFeatures (region embeddings from the report-modulated decoder
+features), _exactTextPositives (positives only for identical reports).
+
+Coarser switches: none (image only) = nnUNetTrainer; _noAlign (no alignment loss: LGTE only);
+_noLGTE (losses, no text injected into the decoder). _globalAlign and _singleLevel are kept for the
+earlier tables of documentation/benchmarks.md; they change several settings at once (_globalAlign:
+pooling, targets, pixel term and stage; _singleLevel: a stage the default never aligns).
 """
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 
@@ -13,13 +22,15 @@ class nnUNetTrainerTMCA_noAlign(nnUNetTrainerTMCA):
 
 
 class nnUNetTrainerTMCA_globalAlign(nnUNetTrainerTMCA):
-    """One whole-image embedding per case at the deepest decoder stage, hard one-to-one targets."""
+    """Earlier tables (confounded): one whole-image embedding per case at the deepest decoder stage, hard
+    one-to-one targets, no pixel term. The nested form is _regionAsGlobal."""
     align_mode = "global"
     tmca_network = {"align_stages": "lowest"}
 
 
 class nnUNetTrainerTMCA_singleLevel(nnUNetTrainerTMCA):
-    """TSSD region + pixel terms at the highest-resolution decoder stage only."""
+    """Earlier tables (confounded): TSSD region + pixel terms at the highest-resolution decoder stage only, a
+    stage the default does not align. The nested form is _oneAlignStage."""
     tmca_network = {"align_stages": "highest"}
 
 
@@ -36,3 +47,57 @@ class nnUNetTrainerTMCA_sgd(nnUNetTrainerTMCA):
 class nnUNetTrainerTMCA_fullGrid(nnUNetTrainerTMCA):
     """Cross-attention at every LGTE stage's own resolution (no pooled attention grid at the finer stages)."""
     attention_grid_fraction = None
+
+
+# ------------------------------------------------------------------------------------ nested ablations
+class nnUNetTrainerTMCA_regionAsGlobal(nnUNetTrainerTMCA):
+    """TSSD region term -> one whole-image pooled embedding per case, at the same stages, same soft targets."""
+    align_region_pooling = "image"
+
+
+class nnUNetTrainerTMCA_oneAlignStage(nnUNetTrainerTMCA):
+    """Alignment losses at one stage only: the highest-resolution one of the default's stages."""
+    tmca_network = {"align_stages": "middle_highest"}
+
+
+class nnUNetTrainerTMCA_noPixelTerm(nnUNetTrainerTMCA):
+    align_pixel_weight = 0.0
+
+
+class nnUNetTrainerTMCA_noCrossAttention(nnUNetTrainerTMCA):
+    tmca_network = {"use_cross_attention": False}
+
+
+class nnUNetTrainerTMCA_noFiLM(nnUNetTrainerTMCA):
+    tmca_network = {"use_film": False}
+
+
+class nnUNetTrainerTMCA_noTargetGate(nnUNetTrainerTMCA):
+    """No target map as spatial attention in LGTE (the heads and losses stay)."""
+    tmca_network = {"use_target_map": False}
+
+
+class nnUNetTrainerTMCA_noFusion(nnUNetTrainerTMCA):
+    """No target-informed output fusion."""
+    tmca_network = {"fuse_target_logits": False}
+
+
+class nnUNetTrainerTMCA_noPosition(nnUNetTrainerTMCA):
+    """No coordinate features in the attention queries and the aligned pixel embeddings."""
+    tmca_network = {"use_position": False}
+
+
+class nnUNetTrainerTMCA_decoderAlignFeatures(nnUNetTrainerTMCA):
+    """Before #16: the heads' pixel embeddings from the decoder features after cross-attention and FiLM."""
+    tmca_network = {"align_features": "decoder"}
+
+
+class nnUNetTrainerTMCA_exactTextPositives(nnUNetTrainerTMCA):
+    """Before #16: positives only for identical (normalised) reports; paraphrases are negatives."""
+    align_positives = "group"
+
+
+NESTED_ABLATIONS = (nnUNetTrainerTMCA_regionAsGlobal, nnUNetTrainerTMCA_oneAlignStage, nnUNetTrainerTMCA_noPixelTerm,
+                    nnUNetTrainerTMCA_noCrossAttention, nnUNetTrainerTMCA_noFiLM, nnUNetTrainerTMCA_noTargetGate,
+                    nnUNetTrainerTMCA_noFusion, nnUNetTrainerTMCA_noPosition, nnUNetTrainerTMCA_decoderAlignFeatures,
+                    nnUNetTrainerTMCA_exactTextPositives)
