@@ -77,8 +77,8 @@ class MultiLevelAlignmentLoss(nn.Module):
             out, target = stage_outputs[s], stage_targets[s]
             valid_px = stage_pixel_valid.get(s) if stage_pixel_valid else None
             mask = target if valid_px is None else target * valid_px
-            v, has_target = region_embeddings(out["pixel_emb"], torch.ones_like(target) if self.region_pooling ==
-                                              "image" else mask, out.get("pixel_inv_norm"))
+            pooling_mask = torch.ones_like(target) if self.region_pooling == "image" else mask
+            v, has_target = region_embeddings(out["pixel_emb"], pooling_mask, out.get("pixel_inv_norm"))
             group = self._row_ids(len(group_ids), group_ids.device) if self.mode == "global" else group_ids
             descriptors = (target_descriptor(mask),) if self.positives == "target" else ()
             v_all, t_all, g_all, tgt_all, rep_all, *d_all, _ = gather_rows(
