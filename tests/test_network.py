@@ -339,9 +339,18 @@ def test_output_fusion_channels(all_channels):
 def test_output_fusion_is_trained_by_adamw():
     from nnunetv2_tmca.training.optimization import sgd_with_adamw_text
     net = build_tmca_network(make_unet(PlainConvUNet, 2), CONFIG)
-    optimizer, _ = sgd_with_adamw_text(net, list(net.text_parameters()), 1e-2, 3e-5, 0.1, 10)
+    optimizer, scheduler = sgd_with_adamw_text(net, list(net.text_parameters()), 1e-2, 3e-5, 0.1, 10)
     assert any(p is net.output_fusion for p in optimizer.adamw.param_groups[0]["params"])
     assert not any(p is net.output_fusion for p in optimizer.sgd.param_groups[0]["params"])
+    # with its own AdamW group (the trainer's default): lr_scale 1, the schedule reaches it, state round trip
+    optimizer, scheduler = sgd_with_adamw_text(net, list(net.text_parameters()), 1e-2, 3e-5, 0.1, 10,
+                                               [net.output_fusion], 1.0)
+    text_group, gain_group = optimizer.adamw.param_groups
+    assert gain_group["params"] == [net.output_fusion] and not any(p is net.output_fusion for p in text_group["params"])
+    assert optimizer.param_groups[2] is gain_group and len(optimizer.param_groups) == 3
+    scheduler.step(5)
+    assert abs(gain_group["lr"] - 1e-2 * 0.5 ** 0.9) < 1e-12 and abs(text_group["lr"] - 1e-3 * 0.5 ** 0.9) < 1e-12
+    optimizer.load_state_dict(optimizer.state_dict())
 
 
 def test_no_position_features():

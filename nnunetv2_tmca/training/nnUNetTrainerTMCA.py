@@ -59,6 +59,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     # (why: documentation/benchmarks.md, "Synthetic report-guided segmentation", AdamW vs SGD rows)
     text_optimizer: str = "adamw"  # or "sgd": nnU-Net's SGD for every parameter (times text_lr_scale)
     text_lr_scale: float = 0.1
+    fusion_lr_scale: float = 1.0  # the output fusion's scalar beta: AdamW at lr 1e-2 (why: training/optimization.py)
     # --- augmentation policy ---
     max_rotation_degrees: float = 15.0
     # "consistent": nnU-Net's mirror axes, each flip trading the report's words (left <-> right, upper <-> lower)
@@ -134,9 +135,13 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             raise ValueError(f"text_optimizer must be 'adamw' or 'sgd', not {self.text_optimizer!r}")
         if self.text_optimizer == "sgd" and self.text_lr_scale == 1.0:
             return super().configure_optimizers()
-        build = sgd_with_adamw_text if self.text_optimizer == "adamw" else sgd_with_text_groups
-        return build(self.network, list(self.network_module.text_parameters()), self.initial_lr, self.weight_decay,
-                     self.text_lr_scale, self.num_epochs)
+        text = list(self.network_module.text_parameters())
+        if self.text_optimizer == "sgd":
+            return sgd_with_text_groups(self.network, text, self.initial_lr, self.weight_decay, self.text_lr_scale,
+                                        self.num_epochs)
+        fusion = self.network_module.output_fusion
+        return sgd_with_adamw_text(self.network, text, self.initial_lr, self.weight_decay, self.text_lr_scale,
+                                   self.num_epochs, [fusion] if fusion is not None else [], self.fusion_lr_scale)
 
     def _build_alignment_loss(self):
         stages = self.network_module.align_stages

@@ -1,6 +1,10 @@
 """nnU-Net's SGD + poly schedule, with an optional learning-rate factor for the new (text) modules.
 
 lr_group(t) = lr_scale_group * initial_lr * (1 - t / T)^0.9; the planned U-Net keeps lr_scale 1.
+AdamW groups: the new modules at lr_scale 0.1 and, with their own group, scalar gains such as the output
+fusion's beta at lr_scale 1: Adam moves a parameter by about lr per step whatever its gradient, so at 1e-3 a
+gain that must reach O(1) to act (beta * z, z of order 5) stays below 0.2 over a 210-iteration budget
+(the demo: held-out Dice 46.5 with beta at 1e-3, as image-only nnU-Net's 48.6).
 """
 from __future__ import annotations
 
@@ -44,13 +48,16 @@ class SGDWithAdamWText(torch.optim.Optimizer):
     """
 
     def __init__(self, unet_params, text_params, lr: float, weight_decay: float, text_lr_scale: float,
-                 text_weight_decay: float = 0.01):
+                 text_weight_decay: float = 0.01, gain_params=(), gain_lr_scale: float = 1.0):
         sgd = torch.optim.SGD([{'params': unet_params, 'lr_scale': 1.0}], lr, weight_decay=weight_decay,
                               momentum=0.99, nesterov=True)
         # the fused kernel (CPU and CUDA) steps the small text tensors at once
-        fused = bool(text_params) and all(p.device.type in ("cpu", "cuda") for p in text_params)
-        adamw = torch.optim.AdamW([{'params': text_params, 'lr_scale': text_lr_scale}], lr * text_lr_scale,
-                                  weight_decay=text_weight_decay, fused=fused or None)
+        gain_params = list(gain_params)
+        fused = bool(text_params) and all(p.device.type in ("cpu", "cuda") for p in list(text_params) + gain_params)
+        groups = [{'params': text_params, 'lr_scale': text_lr_scale}]
+        if gain_params:
+            groups.append({'params': gain_params, 'lr_scale': gain_lr_scale, 'lr': lr * gain_lr_scale})
+        adamw = torch.optim.AdamW(groups, lr * text_lr_scale, weight_decay=text_weight_decay, fused=fused or None)
         super().__init__(sgd.param_groups + adamw.param_groups, {'lr': lr})
         self.sgd, self.adamw = sgd, adamw
 
@@ -77,7 +84,11 @@ class SGDWithAdamWText(torch.optim.Optimizer):
 
 
 def sgd_with_adamw_text(network, text_parameters, initial_lr: float, weight_decay: float, text_lr_scale: float,
-                        num_epochs: int):
+                        num_epochs: int, gain_parameters=(), gain_lr_scale: float = 1.0):
+    """``gain_parameters`` (a subset of ``text_parameters``): AdamW at ``gain_lr_scale`` in a group of their own."""
     unet, text = split_parameters(network, text_parameters)
-    optimizer = SGDWithAdamWText(unet, text, initial_lr, weight_decay, text_lr_scale)
+    gain_ids = {id(p) for p in gain_parameters}
+    gains, text = [p for p in text if id(p) in gain_ids], [p for p in text if id(p) not in gain_ids]
+    optimizer = SGDWithAdamWText(unet, text, initial_lr, weight_decay, text_lr_scale, gain_params=gains,
+                                 gain_lr_scale=gain_lr_scale)
     return optimizer, ScaledPolyLRScheduler(optimizer, initial_lr, num_epochs)
