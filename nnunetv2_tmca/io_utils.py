@@ -1,4 +1,4 @@
-"""Small file helpers shared by caches and results: atomic writes."""
+"""Small file helpers shared by caches and results: atomic writes, path comparisons."""
 from __future__ import annotations
 
 import os
@@ -25,3 +25,24 @@ def atomic_write_bytes(data: bytes, path: str) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def replace_durably(tmp: str, path: str) -> None:
+    """fsync the finished file ``tmp``, then ``os.replace`` it over ``path`` (atomic on one file system)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def same_path(a: str, b: str) -> bool:
+    """True if ``a`` and ``b`` name the same file or folder (symlinks and ``..`` resolved)."""
+    return os.path.realpath(os.path.abspath(a)) == os.path.realpath(os.path.abspath(b))
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """True if ``path`` is ``folder`` or lies below it (symlinks resolved)."""
+    path, folder = os.path.realpath(os.path.abspath(path)), os.path.realpath(os.path.abspath(folder))
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
+from nnunetv2_tmca.checkpoints import safe_torch_load
 from nnunetv2_tmca.inference.paired_mirroring import flip_combinations, predict_with_paired_mirroring
 from nnunetv2_tmca.model.network import NULL_TEXT, TMCANetwork
+from nnunetv2_tmca.inference.safe_outputs import atomic_exports, drop_unreadable_outputs
 from nnunetv2_tmca.reports import ReportError, load_reports, text_hash
 from nnunetv2_tmca.text.mirroring import mirror_report
 from nnunetv2_tmca.training.augmentation_policy import groups_for_flip, image_is_2d, mirror_word_groups
@@ -91,14 +93,16 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         if missing:
             raise FileNotFoundError(f"Missing checkpoint(s): {missing}. Train these folds first or choose other "
                                     f"folds with -f / another checkpoint with -chk.")
-        super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
+        with safe_torch_load():  # a shared model folder is untrusted input: no code from its checkpoints
+            super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
         _ = self.tmca_network
 
     def _text_encoder(self):
         if self._encoder is None:
             from nnunetv2_tmca.text.encoder import FrozenTextEncoder
             cfg = self.tmca_network.config
-            self._encoder = FrozenTextEncoder(cfg.text_encoder, max_length=cfg.text_max_length, device=str(self.device))
+            self._encoder = FrozenTextEncoder(cfg.text_encoder, max_length=cfg.text_max_length, device=str(self.device),
+                                              expected_hidden_size=cfg.text_dim)
         return self._encoder
 
     def _encode(self, texts):
@@ -152,6 +156,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
 
     # -------------------------------------------------------- nnU-Net hooks
     def _manage_input_and_output_lists(self, *args, **kwargs):
+        drop_unreadable_outputs(self, args, kwargs)  # --c: an unreadable output is not "done"
         inputs, outputs, prev = super()._manage_input_and_output_lists(*args, **kwargs)
         ending = self.dataset_json["file_ending"]
         case_ids = [os.path.basename(files[0])[:-(len(ending) + 5)] for files in inputs]
@@ -171,8 +176,9 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                 self.bind_case(case)
                 yield item
         try:
-            return super().predict_from_data_iterator(with_reports(), save_probabilities,
-                                                      num_processes_segmentation_export)
+            with atomic_exports():
+                return super().predict_from_data_iterator(with_reports(), save_probabilities,
+                                                          num_processes_segmentation_export)
         finally:
             self._unbind()
 
@@ -182,10 +188,11 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         # same signature as nnU-Net's: it records its arguments by name
         self._sequential = True
         try:
-            return super().predict_from_files_sequential(list_of_lists_or_source_folder,
-                                                         output_folder_or_list_of_truncated_output_files,
-                                                         save_probabilities, overwrite,
-                                                         folder_with_segs_from_prev_stage)
+            with atomic_exports():
+                return super().predict_from_files_sequential(list_of_lists_or_source_folder,
+                                                             output_folder_or_list_of_truncated_output_files,
+                                                             save_probabilities, overwrite,
+                                                             folder_with_segs_from_prev_stage)
         finally:
             self._sequential = False
             self._unbind()
