@@ -5,15 +5,6 @@ from nnunetv2_tmca.cli_errors import one_line_errors
 from nnunetv2_tmca.text.encoder import DEFAULT_MAX_LENGTH, ENV_TEXT_ENCODER
 
 
-def max_length_argument(value: str) -> int:
-    """argparse type of ``--max_length``: a whole number >= 2."""
-    from nnunetv2_tmca.text.encoder import TextEncoderError, check_max_length
-    try:
-        return check_max_length(int(value))
-    except (ValueError, TextEncoderError):
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 2 (tokens per report), not {value!r}") from None
-
-
 @one_line_errors("nnUNetv2_tmca_encode_reports")
 def main(argv=None):
     parser = argparse.ArgumentParser(
@@ -27,13 +18,15 @@ def main(argv=None):
     parser.add_argument("--text_encoder", default=None,
                         help=f"Hugging Face model id or local folder; default: ${ENV_TEXT_ENCODER} or the bundled "
                              "all-MiniLM-L6-v2")
-    parser.add_argument("--max_length", type=max_length_argument, default=DEFAULT_MAX_LENGTH,
+    parser.add_argument("--max_length", type=int, default=DEFAULT_MAX_LENGTH,
                         help=f"max tokens per report, >= 2 (default {DEFAULT_MAX_LENGTH})")
     parser.add_argument("-device", default="cpu", help="cpu, cuda or mps (default cpu)")
     parser.add_argument("--verbose", action="store_true", help="show full tracebacks of errors")
     args = parser.parse_args(argv)
     from nnunetv2_tmca.reports import text_hash
     from nnunetv2_tmca.text.cache import encode_dataset_reports
+    from nnunetv2_tmca.text.encoder import check_max_length
+    check_max_length(args.max_length)  # before any dataset is read
     for d in args.dataset:
         reports, table = encode_dataset_reports(d, args.text_encoder, args.max_length, device=args.device)
         unique = len({text_hash(t) for t in reports.values()})
