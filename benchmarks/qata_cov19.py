@@ -18,7 +18,8 @@ table.md, dice.png and overlays into --out. Steps whose results exist are skippe
 import argparse
 import os
 
-from nnunetv2_tmca.evaluation.comparison import budget_trainers, run_real_benchmark
+from nnunetv2_tmca.experiments.budgets import write_budget_trainers
+from nnunetv2_tmca.experiments.real_data import run_real_benchmark
 
 BUDGET_SUFFIX = {"full": "", "cpu": "_cpu", "synth": "_synth", "demo": "_demo", "debug": "_debug"}
 
@@ -60,7 +61,7 @@ def trainers_of(args):
     if not custom:
         return trainers, baseline, None
     folder = os.path.join(os.path.abspath(args.out), f"benchmark_{args.dataset_id}", "trainers")
-    made = budget_trainers(folder, trainers + ([baseline] if baseline else []), args.epochs or 30,
+    made = write_budget_trainers(folder, trainers + ([baseline] if baseline else []), args.epochs or 30,
                            args.iterations or 20, args.batch_size or 12)
     return made[:len(trainers)], (made[-1] if baseline else None), folder
 

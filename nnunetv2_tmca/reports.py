@@ -18,7 +18,7 @@ import re
 import unicodedata
 from typing import Callable, Iterable, Sequence
 
-from nnunetv2_tmca.io_utils import atomic_write_bytes
+from nnunetv2_tmca.io_utils import atomic_write_json, find_raw_dataset_folder  # noqa: F401 (re-exported)
 
 REPORTS_FILENAME = "reports.json"
 MAX_IDS_IN_MESSAGE = 10
@@ -236,28 +236,3 @@ def normalize_report(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
     return " ".join(text.split())
-
-
-def atomic_write_json(obj, path, indent: int = 2) -> None:
-    """Write ``obj`` as UTF-8 JSON to ``path`` atomically.
-
-    ``obj`` is serialized completely first; the bytes then go to a temporary file in the
-    same folder (flushed, fsynced) that ``os.replace`` moves over ``path``. A failure at any
-    point leaves an existing ``path`` untouched and no temporary file behind.
-    """
-    data = json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8")
-    atomic_write_bytes(data + b"\n", os.fspath(path))
-
-
-def find_raw_dataset_folder(dataset_name_or_id) -> str:
-    """``$nnUNet_raw/DatasetXXX_Name`` for a dataset name or id; FileNotFoundError if absent."""
-    from nnunetv2.paths import nnUNet_raw
-    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
-
-    if not nnUNet_raw:
-        raise RuntimeError("The environment variable nnUNet_raw is not set; cannot locate raw datasets.")
-    name = maybe_convert_to_dataset_name(dataset_name_or_id)
-    folder = os.path.join(os.fspath(nnUNet_raw), name)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"Raw dataset folder not found: {folder} (check nnUNet_raw)")
-    return folder

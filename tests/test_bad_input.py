@@ -242,7 +242,7 @@ def test_inputs_are_validated_before_the_output_folder_is_created(trained_tiny_m
 
 # -------------------------------------------------------------------------------------- 4 the cache
 def test_cache_is_pruned_to_the_current_reports(tiny_encoder, tmp_path):
-    from nnunetv2_tmca.text.mirrored_reports import with_mirrored_reports
+    from nnunetv2_tmca.mirroring.keys import with_mirrored_reports
     encoder = FrozenTextEncoder(str(tiny_encoder))
     reports = {"a": "two lesions in the upper left zone.", "b": "one lesion in the lower right zone.", "c": "no lesion."}
     ensure_text_encodings(with_mirrored_reports(reports, ["left_right"]), str(tmp_path), encoder=encoder,

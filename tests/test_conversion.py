@@ -10,7 +10,8 @@ import openpyxl
 import pytest
 from PIL import Image
 
-from nnunetv2_tmca.dataset_conversion.common import ConversionError, sanitize_case_id
+from nnunetv2_tmca.dataset_conversion.cases import sanitize_case_id
+from nnunetv2_tmca.dataset_conversion.common import ConversionError
 from nnunetv2_tmca.dataset_conversion.convert import main as convert_main
 from nnunetv2_tmca.dataset_conversion.kvasir import convert_kvasir
 from nnunetv2_tmca.dataset_conversion.monuseg import convert_monuseg
@@ -373,7 +374,7 @@ def test_kvasir_listed_image_missing(kvasir, roots, capsys):
 
 
 def test_mask_formats(tmp_path):
-    from nnunetv2_tmca.dataset_conversion.common import load_mask
+    from nnunetv2_tmca.dataset_conversion.image_io import load_mask
     m = mask255(1)
     save((m > 0).astype(np.uint8), str(tmp_path / "m01.png"))  # already 0/1: kept
     pal = Image.fromarray((m > 0).astype(np.uint8), mode="L").convert("P")

@@ -1,4 +1,4 @@
-"""Tests for nnunetv2_tmca.text.mirroring: report direction words follow the image flips."""
+"""Tests for nnunetv2_tmca.mirroring.words: report direction words follow the image flips."""
 import re
 import time
 from collections import Counter
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nnunetv2_tmca.dataset_conversion.synthetic import CELLS, TYPO_WORDS, render_report
-from nnunetv2_tmca.text.mirroring import KNOWN_TYPOS, NOT_TYPOS, WORD_PAIRS, mirror_report, swapped_words
+from nnunetv2_tmca.mirroring.words import KNOWN_TYPOS, NOT_TYPOS, WORD_PAIRS, mirror_report, swapped_words
 
 LR, UL, BOTH = ["left_right"], ["upper_lower"], ["left_right", "upper_lower"]
 PARTNER = {"left": "right", "right": "left", "upper": "lower", "lower": "upper", "superior": "inferior",

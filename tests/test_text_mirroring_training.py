@@ -12,9 +12,9 @@ from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTansform
 from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
 from conftest import DATASET_ID, DATASET_NAME, clean_env, run
-from nnunetv2_tmca.text.mirrored_reports import mirrored_key, with_mirrored_reports
-from nnunetv2_tmca.training.augmentation_policy import groups_for_flip, mirror_word_groups, text_safe_mirror_axes
-from nnunetv2_tmca.training.mirror_recording import MirrorFlagDataLoader, mirror_flag_data_loaders
+from nnunetv2_tmca.mirroring.axes import ReportAxes, nonempty_subsets
+from nnunetv2_tmca.mirroring.keys import mirrored_key, with_mirrored_reports
+from nnunetv2_tmca.mirroring.recording import MirrorFlagDataLoader, mirror_flag_data_loaders
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 
 PNG = {"file_ending": ".png", "tmca": {"report_axes": {"left_right": 1, "upper_lower": 0}}}
@@ -22,14 +22,26 @@ NII_X_ONLY = {"file_ending": ".nii.gz", "tmca": {"report_axes": {"left_right": 2
 
 
 def test_word_groups_of_patch_axes_2d_3d_and_transposed():
-    assert mirror_word_groups(PNG, [0, 1, 2], 2, True) == {1: "left_right", 0: "upper_lower"}
-    assert mirror_word_groups({"file_ending": ".png"}, [0, 1, 2], 2, True) is None  # unknown: no mirroring at all
-    assert mirror_word_groups(NII_X_ONLY, [0, 1, 2], 3, False) == {2: "left_right"}
-    assert mirror_word_groups(NII_X_ONLY, [2, 0, 1], 3, False) == {0: "left_right"}  # transposed by the plans
-    assert mirror_word_groups(NII_X_ONLY, [0, 1, 2], 2, False) == {1: "left_right"}  # 2d config of a 3D set
-    assert text_safe_mirror_axes((0, 1, 2), NII_X_ONLY, [0, 1, 2], 3, False) == (0, 1)
-    assert groups_for_flip((0, 1), {1: "left_right", 0: "upper_lower"}) == ("left_right", "upper_lower")
-    assert groups_for_flip((0,), {1: "left_right"}) == ()
+    groups = lambda *args: ReportAxes.from_dataset(*args).word_groups  # noqa: E731
+    assert groups(PNG, [0, 1, 2], 2) == {1: "left_right", 0: "upper_lower"}
+    assert groups({"file_ending": ".png"}, [0, 1, 2], 2) is None  # unknown: no mirroring at all
+    assert groups(NII_X_ONLY, [0, 1, 2], 3) == {2: "left_right"}
+    assert groups(NII_X_ONLY, [2, 0, 1], 3) == {0: "left_right"}  # transposed by the plans
+    assert groups(NII_X_ONLY, [0, 1, 2], 2) == {1: "left_right"}  # 2d config of a 3D set
+    assert ReportAxes.from_dataset(NII_X_ONLY, [0, 1, 2], 3).text_safe((0, 1, 2)) == (0, 1)
+    assert ReportAxes({1: "left_right", 0: "upper_lower"}).groups_for_flip((0, 1)) == ("left_right", "upper_lower")
+    assert ReportAxes({1: "left_right"}).groups_for_flip((0,)) == ()
+    assert nonempty_subsets((0, 1)) == [(0,), (1,), (0, 1)]
+    with pytest.raises(ValueError, match="text_mirroring"):
+        ReportAxes(None, "sideways")
+
+
+def test_flip_texts_only_where_flips_trade_words():
+    axes = ReportAxes({1: "left_right"})
+    assert axes.flip_texts((0, 1), lambda g: g) == {(0,): (), (1,): ("left_right",), (0, 1): ("left_right",)}
+    assert ReportAxes({1: "left_right"}, "naive").flip_texts((0, 1), lambda g: g) == {}
+    assert ReportAxes(None).flip_texts((0, 1), lambda g: g) == {}
+    assert axes.flip_texts(None, lambda g: g) == {}
 
 
 def test_mirrored_reports_and_keys():
@@ -96,14 +108,15 @@ def test_loader_without_mirroring_flags_nothing_and_context_restores_nnunet_load
 
 
 def test_trainer_uses_the_mirrored_report_key_of_each_flipped_sample():
-    fake = SimpleNamespace(text_mirroring="consistent", mirror_word_groups={1: "left_right", 0: "upper_lower"})
+    fake = SimpleNamespace(report_axes=ReportAxes({1: "left_right", 0: "upper_lower"}))
     batch = {"keys": ["a", "b", "c", "d"],
              "mirrored": torch.tensor([[False, False], [False, True], [True, False], [True, True]])}
     keys = nnUNetTrainerTMCA.text_keys(fake, batch)
     assert keys == ["a", mirrored_key("b", ["left_right"]), mirrored_key("c", ["upper_lower"]),
                     mirrored_key("d", ["left_right", "upper_lower"])]
     for mode in ("off", "naive"):
-        assert nnUNetTrainerTMCA.text_keys(SimpleNamespace(text_mirroring=mode, mirror_word_groups={}), batch) == \
+        fake = SimpleNamespace(report_axes=ReportAxes({1: "left_right", 0: "upper_lower"}, mode))
+        assert nnUNetTrainerTMCA.text_keys(fake, batch) == \
             ["a", "b", "c", "d"]
 
 
@@ -139,9 +152,10 @@ def test_test_time_mirroring_pairs_each_flip_with_the_flipped_report(mode):
     predictor.configuration_manager = SimpleNamespace(patch_size=[size, size])
     predictor.text_for_report = lambda report: {"report": report}
     report = "Lesion in the left upper zone."
-    predictor._bind_report(report)
     x = torch.arange(size * size, dtype=torch.float32).reshape(1, 1, size, size)
-    predictor._internal_maybe_mirror_and_predict(x)
+    with predictor.bound_report(report):
+        predictor._internal_maybe_mirror_and_predict(x)
+    assert tmca._bound_text is None and predictor._flip_texts == {}  # the binding ends with the block
     calls = dict(predictor.network.calls)
     assert set(calls) == {(), (0,), (1,), (0, 1)}
     if mode == "consistent":
@@ -156,7 +170,7 @@ def test_validation_predictor_pairs_flips_with_the_current_cases_flipped_reports
     """nnU-Net's perform_actual_validation builds its own predictor: inside the context it pairs flips too."""
     import nnunetv2.training.nnUNetTrainer.nnUNetTrainer as trainer_module
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-    from nnunetv2_tmca.inference.paired_mirroring import paired_mirroring_in_validation
+    from nnunetv2_tmca.mirroring.test_time import paired_mirroring_in_validation
     from nnunetv2_tmca.model.config import TMCAConfig
     from nnunetv2_tmca.model.network import build_tmca_network
     from test_network import make_unet
@@ -175,14 +189,15 @@ def test_validation_predictor_pairs_flips_with_the_current_cases_flipped_reports
     for case in ("a", "b"):
         current["texts"] = {(0,): {"report": f"{case} flipped 0"}, (1,): {"report": f"{case} flipped 1"},
                             (0, 1): {"report": f"{case} flipped 0+1"}}
-        tmca.set_bound_text({"report": case})
         predictor.network.calls.clear()
-        predictor._internal_maybe_mirror_and_predict(x)
+        with tmca.bind_text({"report": case}):
+            predictor._internal_maybe_mirror_and_predict(x)
         assert dict(predictor.network.calls) == {(): case, (0,): f"{case} flipped 0", (1,): f"{case} flipped 1",
                                                  (0, 1): f"{case} flipped 0+1"}
     current["texts"] = {}  # off / naive / no report axes: nnU-Net's own mirroring with the bound report
     predictor.network.calls.clear()
-    predictor._internal_maybe_mirror_and_predict(x)
+    with tmca.bind_text({"report": "b"}):
+        predictor._internal_maybe_mirror_and_predict(x)
     assert set(dict(predictor.network.calls).values()) == {"b"} and len(predictor.network.calls) == 4
 
 
@@ -240,9 +255,50 @@ def test_augmentation_policy_mirror_axes(mode, dataset_json, expected):
     trainer.text_mirroring, trainer.max_rotation_degrees, trainer.dataset_json = mode, 15.0, dataset_json
     trainer.configuration_manager = SimpleNamespace(patch_size=[32, 32])
     trainer.plans_manager = SimpleNamespace(transpose_forward=[0, 1, 2])
+    trainer.report_axes = ReportAxes.from_plans(dataset_json, trainer.plans_manager, trainer.configuration_manager,
+                                                mode)
     logged = []
     trainer.print_to_log_file = lambda *args, **kwargs: logged.append(" ".join(map(str, args)))
     rotation, _, _, mirror_axes = trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
     assert mirror_axes == expected and trainer.inference_allowed_mirroring_axes == expected
     assert max(abs(r) for r in rotation) <= np.deg2rad(15.0) + 1e-9
     assert any(f"text mirroring '{mode}'" in line for line in logged)
+
+
+def test_each_item_is_predicted_with_its_own_report_whatever_the_order(monkeypatch):
+    """The case id travels with the data item: items arriving in any order get their own case's report."""
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from nnunetv2_tmca.inference.predictor import _tagged, _untag, case_id_of, nnUNetPredictorTMCA
+
+    assert case_id_of(["/in/case_7_0000.nii.gz", "/in/case_7_0001.nii.gz"], ".nii.gz") == "case_7"
+    assert case_id_of(["/in/scan.png"], ".png") == "scan"
+    tmca = SimpleNamespace(_bound_text=None)
+    predictor = nnUNetPredictorTMCA(device=torch.device("cpu"), use_mirroring=False,
+                                    reports={"a": "report a", "b": "report b", "c": "report c"})
+    predictor.text_for_report = lambda report: {"report": report}
+
+    class Binder:
+        from contextlib import contextmanager
+
+        @staticmethod
+        @contextmanager
+        def bind_text(text):
+            previous, tmca._bound_text = tmca._bound_text, text
+            try:
+                yield
+            finally:
+                tmca._bound_text = previous
+    monkeypatch.setattr(nnUNetPredictorTMCA, "tmca_network", property(lambda self: Binder))
+
+    def consume(self, data_iterator, *args):  # what nnU-Net does: predict each item before asking for the next
+        return [(item["ofile"], tmca._bound_text["report"]) for item in data_iterator]
+    monkeypatch.setattr(nnUNetPredictor, "predict_from_data_iterator", consume)
+    tags = _tagged(["a", "b", "c"], None, ["out/a", "out/b", "out/c"])
+    items = [{"data": None, "ofile": t} for t in (tags[2], tags[0], tags[1])]  # out of order
+    got = predictor.predict_from_data_iterator(_untag(iter(items)))
+    assert got == [("out/c", "report c"), ("out/a", "report a"), ("out/b", "report b")]
+    assert tmca._bound_text is None
+    arrays = _tagged(["array_0", "array_1"], ["own text", None], None)
+    predictor.allow_missing_reports = True
+    assert [r for _, r in predictor.predict_from_data_iterator(
+        _untag(iter([{"ofile": arrays[1]}, {"ofile": arrays[0]}])))] == [None, "own text"]

@@ -12,30 +12,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Callable, Dict
 
 from nnunetv2_tmca.dataset_conversion.common import ConversionError
+from nnunetv2_tmca.dataset_conversion.kvasir import DEFAULT_PROMPT, convert_kvasir
+from nnunetv2_tmca.dataset_conversion.monuseg import convert_monuseg
+from nnunetv2_tmca.dataset_conversion.mosmed import convert_mosmed
+from nnunetv2_tmca.dataset_conversion.qata import convert_qata
 
-DATASETS = ("qata", "mosmed", "monuseg", "kvasir")
+# dataset name on the command line -> converter(source, dataset_id, **options) -> raw dataset folder
+CONVERTERS: Dict[str, Callable[..., str]] = {
+    "qata": convert_qata,
+    "mosmed": convert_mosmed,
+    "monuseg": convert_monuseg,
+    "kvasir": convert_kvasir,
+}
+DATASETS = tuple(CONVERTERS)
+TAKES_PROMPT = ("kvasir",)  # datasets whose converter has a ``prompt`` option
 
 
 def convert(dataset: str, source: str, dataset_id: int, **kwargs) -> str:
-    """Dispatch to ``convert_<dataset>``; returns the raw dataset folder."""
-    if dataset == "qata":
-        from nnunetv2_tmca.dataset_conversion.qata import convert_qata as fn
-    elif dataset == "mosmed":
-        from nnunetv2_tmca.dataset_conversion.mosmed import convert_mosmed as fn
-    elif dataset == "monuseg":
-        from nnunetv2_tmca.dataset_conversion.monuseg import convert_monuseg as fn
-    elif dataset == "kvasir":
-        from nnunetv2_tmca.dataset_conversion.kvasir import convert_kvasir as fn
-    else:
+    """Dispatch to ``convert_<dataset>``; returns the raw dataset folder.
+
+    ``prompt`` is passed on only to the datasets in :data:`TAKES_PROMPT`; for the others it
+    must be None or Kvasir's default (``--prompt p6`` is accepted and ignored).
+    """
+    fn = CONVERTERS.get(dataset)
+    if fn is None:
         raise ConversionError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    if dataset != "kvasir" and kwargs.get("prompt") not in (None, "p6"):
-        raise ConversionError("--prompt only applies to kvasir")
-    if dataset != "kvasir":
-        kwargs.pop("prompt", None)
-    elif kwargs.get("prompt") is None:
-        kwargs.pop("prompt", None)
+    prompt = kwargs.pop("prompt", None)
+    if prompt is not None:
+        if dataset in TAKES_PROMPT:
+            kwargs["prompt"] = prompt
+        elif prompt != DEFAULT_PROMPT:
+            raise ConversionError("--prompt only applies to kvasir")
     return fn(source, dataset_id, **kwargs)
 
 

@@ -17,10 +17,10 @@ import json
 import os
 from typing import List, Optional
 
-from nnunetv2_tmca.dataset_conversion.common import (
-    check_destination,
-    SPLITS, Case, ConversionError, Problems, ids_text, info, list_image_files, sanitize_case_id, warn,
-    write_dataset)
+from nnunetv2_tmca.dataset_conversion.cases import Case, Problems, list_image_files, sanitize_case_id
+from nnunetv2_tmca.dataset_conversion.common import SPLITS, ConversionError, ids_text, info, warn
+from nnunetv2_tmca.dataset_conversion.destination import check_destination
+from nnunetv2_tmca.dataset_conversion.raw_dataset import write_dataset
 
 DEFAULT_NAME = "KvasirSEG"
 DEFAULT_PROMPT = "p6"

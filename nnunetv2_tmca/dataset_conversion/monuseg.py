@@ -9,32 +9,18 @@ carry no laterality; report_axes are recorded as for any 2D PNG.
 """
 from __future__ import annotations
 
-import os
-from typing import Optional
+from nnunetv2_tmca.dataset_conversion.lvit import LVitDataset, convert_lvit
 
-from nnunetv2_tmca.dataset_conversion.common import (
-    ConversionError, Problems, check_destination, list_lvit, write_dataset)
-
-DEFAULT_NAME = "MoNuSeg"
-TARGET = "nucleus"
-CHANNEL_NAMES = {"0": "R", "1": "G", "2": "B"}
+MONUSEG = LVitDataset(
+    title="MoNuSeg", default_name="MoNuSeg", target="nucleus",
+    channel_names={"0": "R", "1": "G", "2": "B"}, rgb=True, laterality="none",
+    description="MoNuSeg H&E nuclei segmentation with LViT text descriptions",
+    reference="MoNuSeg, MICCAI 2018 challenge; texts: Li et al., LViT, IEEE TMI 2023")
 
 
-def convert_monuseg(source: str, dataset_id: int, layout: str = "lvit", name: Optional[str] = None,
-                    overwrite: bool = False, max_cases: Optional[int] = None, resize: Optional[int] = None,
-                    skip_missing: bool = False, raw_root: Optional[str] = None,
-                    preprocessed_root: Optional[str] = None, progress: bool = True) -> str:
-    """Convert MoNuSeg (LViT layout); returns the raw dataset folder."""
-    source = os.path.abspath(os.fspath(source))
-    if layout not in (None, "auto", "lvit"):
-        raise ConversionError(f"MoNuSeg is only supported in the 'lvit' layout, not {layout!r}")
-    check_destination(dataset_id, name or DEFAULT_NAME, overwrite, raw_root, preprocessed_root)
-    problems = Problems()
-    cases = list_lvit(source, problems)
-    return write_dataset(
-        cases, problems=problems, dataset_id=dataset_id, name=name or DEFAULT_NAME, rgb=True, target=TARGET,
-        channel_names=CHANNEL_NAMES, source="MoNuSeg (lvit layout)", layout="lvit", overwrite=overwrite,
-        resize=resize, max_cases=max_cases, skip_missing=skip_missing, laterality="none",
-        description="MoNuSeg H&E nuclei segmentation with LViT text descriptions",
-        reference="MoNuSeg, MICCAI 2018 challenge; texts: Li et al., LViT, IEEE TMI 2023",
-        raw_root=raw_root, preprocessed_root=preprocessed_root, progress=progress)
+def convert_monuseg(source: str, dataset_id: int, **options) -> str:
+    """Convert MoNuSeg (LViT layout); returns the raw dataset folder.
+
+    Options as for :func:`~nnunetv2_tmca.dataset_conversion.lvit.convert_lvit`.
+    """
+    return convert_lvit(MONUSEG, source, dataset_id, **options)

@@ -13,32 +13,19 @@ dataset.json records ``"laterality": "unverified"`` (report_axes as for any 2D P
 """
 from __future__ import annotations
 
-import os
-from typing import Optional
+from nnunetv2_tmca.dataset_conversion.lvit import LVitDataset, convert_lvit
 
-from nnunetv2_tmca.dataset_conversion.common import (
-    ConversionError, Problems, check_destination, list_lvit, write_dataset)
-
-DEFAULT_NAME = "MosMedPlus"
-TARGET = "infection"
-CHANNEL_NAMES = {"0": "CTslice"}
+MOSMED = LVitDataset(
+    title="MosMedData+", default_name="MosMedPlus", target="infection", channel_names={"0": "CTslice"},
+    rgb=False, laterality="unverified",
+    description="MosMedData+ lung CT slices with COVID-19 infection masks and LViT text reports",
+    reference="MosMedData (Morozov et al.); reports: Li et al., LViT, IEEE TMI 2023")
 
 
-def convert_mosmed(source: str, dataset_id: int, layout: str = "lvit", name: Optional[str] = None,
-                   overwrite: bool = False, max_cases: Optional[int] = None, resize: Optional[int] = None,
-                   skip_missing: bool = False, raw_root: Optional[str] = None,
-                   preprocessed_root: Optional[str] = None, progress: bool = True) -> str:
-    """Convert MosMedData+ (LViT layout); returns the raw dataset folder."""
-    source = os.path.abspath(os.fspath(source))
-    if layout not in (None, "auto", "lvit"):
-        raise ConversionError(f"MosMedData+ is only supported in the 'lvit' layout, not {layout!r}")
-    check_destination(dataset_id, name or DEFAULT_NAME, overwrite, raw_root, preprocessed_root)
-    problems = Problems()
-    cases = list_lvit(source, problems)
-    return write_dataset(
-        cases, problems=problems, dataset_id=dataset_id, name=name or DEFAULT_NAME, rgb=False, target=TARGET,
-        channel_names=CHANNEL_NAMES, source="MosMedData+ (lvit layout)", layout="lvit", overwrite=overwrite,
-        resize=resize, max_cases=max_cases, skip_missing=skip_missing, laterality="unverified",
-        description="MosMedData+ lung CT slices with COVID-19 infection masks and LViT text reports",
-        reference="MosMedData (Morozov et al.); reports: Li et al., LViT, IEEE TMI 2023",
-        raw_root=raw_root, preprocessed_root=preprocessed_root, progress=progress)
+def convert_mosmed(source: str, dataset_id: int, **options) -> str:
+    """Convert MosMedData+ (LViT layout); returns the raw dataset folder.
+
+    ``options``: ``layout`` ("lvit"), ``name``, ``overwrite``, ``max_cases``, ``resize``,
+    ``skip_missing``, ``raw_root``, ``preprocessed_root``, ``progress`` (see :func:`convert_lvit`).
+    """
+    return convert_lvit(MOSMED, source, dataset_id, **options)

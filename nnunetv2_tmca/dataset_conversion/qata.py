@@ -21,10 +21,11 @@ import os
 from collections import Counter
 from typing import List, Optional
 
-from nnunetv2_tmca.dataset_conversion.common import (
-    check_destination,
-    Case, ConversionError, Problems, SPLITS, ids_text, info, list_image_files, list_lvit,
-    sanitize_case_id, warn, write_dataset)
+from nnunetv2_tmca.dataset_conversion.cases import Case, Problems, list_image_files, sanitize_case_id
+from nnunetv2_tmca.dataset_conversion.common import SPLITS, ConversionError, ids_text, info, warn
+from nnunetv2_tmca.dataset_conversion.destination import check_destination
+from nnunetv2_tmca.dataset_conversion.lvit import LVIT_FOLDERS, list_lvit
+from nnunetv2_tmca.dataset_conversion.raw_dataset import write_dataset
 
 DEFAULT_NAME = "QaTaCOV19"
 TARGET = "infection"
@@ -34,7 +35,7 @@ CHANNEL_NAMES = {"0": "XRay"}  # any name but "CT" -> nnU-Net z-score normalizat
 def detect_layout(source: str) -> str:
     if os.path.isfile(os.path.join(source, "split.json")) and os.path.isdir(os.path.join(source, "images")):
         return "prolearn"
-    if any(os.path.isdir(os.path.join(source, d)) for d in ("Train_Folder", "Val_Folder", "Test_Folder")):
+    if any(os.path.isdir(os.path.join(source, d)) for d in LVIT_FOLDERS.values()):
         return "lvit"
     raise ConversionError(f"{source}: cannot tell the layout (expected split.json + images/ for 'prolearn' "
                           f"or Train_Folder/Val_Folder/Test_Folder for 'lvit')")

@@ -61,9 +61,8 @@ def _device(name: str) -> torch.device:
 
 
 def _run(args, model_folder: str, num_parts: int = 1, part_id: int = 0):
-    from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
-
     from nnunetv2_tmca.checkpoints import trust_checkpoints
+    from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
     from nnunetv2_tmca.inference.safe_outputs import validate_prediction_inputs
 
     if args.trust_checkpoints:

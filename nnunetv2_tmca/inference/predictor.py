@@ -2,31 +2,57 @@
 
 ``nnUNetPredictorTMCA`` is used like ``nnUNetPredictor`` (from a model folder, from files, from
 numpy arrays, one case at a time) and takes the reports as a mapping, a reports.json path, or
-per call. Before each case's sliding-window inference the case's encoded report is bound to
-the network (``TMCANetwork.bind_text``); nnU-Net's own sliding window, test-time mirroring
-(along the axes the trainer saved in the checkpoint), fold ensembling, resampling and export
-run unchanged. ``use_text=False`` predicts with the learned null text (image-only).
+per call. The case travels with its data: every item of the data iterators carries its case id
+(and, for arrays, its report), and ``bound_report`` binds that case's encoded report to the
+network (``TMCANetwork.bind_text``) for exactly the sliding-window passes of that item. nnU-Net's
+own sliding window, test-time mirroring (along the axes the trainer saved in the checkpoint),
+fold ensembling, resampling and export run unchanged. ``use_text=False`` predicts with the
+learned null text (image-only).
 
-Test-time mirroring pairs each flipped tile with the flipped report (left <-> right for a flip
-along the axis the dataset's left/right words follow, upper <-> lower likewise), unless the
-model was trained with ``text_mirroring="naive"`` (then the report stays as it is, the control).
+Test-time mirroring pairs each flipped tile with the flipped report (``mirroring/test_time.py``),
+unless the model was trained with ``text_mirroring="naive"`` (then the report stays as it is).
 """
 from __future__ import annotations
 
+import functools
 import os
-from collections import deque
+import re
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
 from nnunetv2_tmca.checkpoints import safe_torch_load
-from nnunetv2_tmca.inference.paired_mirroring import flip_combinations, predict_with_paired_mirroring
-from nnunetv2_tmca.model.network import NULL_TEXT, TMCANetwork
 from nnunetv2_tmca.inference.safe_outputs import atomic_exports, drop_unreadable_outputs
+from nnunetv2_tmca.mirroring.axes import ReportAxes
+from nnunetv2_tmca.mirroring.test_time import predict_with_paired_mirroring
+from nnunetv2_tmca.mirroring.words import mirror_report
+from nnunetv2_tmca.model.network import NULL_TEXT, TMCANetwork
 from nnunetv2_tmca.reports import ReportError, load_reports, text_hash
-from nnunetv2_tmca.text.mirroring import mirror_report
-from nnunetv2_tmca.training.augmentation_policy import groups_for_flip, image_is_2d, mirror_word_groups
+
+_CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
+
+
+def case_id_of(files, file_ending: str) -> str:
+    """The case id of one case's input files, named ``CASE_XXXX<file_ending>`` as in nnU-Net's imagesTs."""
+    name = os.path.basename(files[0])
+    stem = name[:-len(file_ending)] if name.endswith(file_ending) else os.path.splitext(name)[0]
+    return _CHANNEL_SUFFIX.sub("", stem)
+
+
+def _tagged(case_ids, reports, ofiles) -> list:
+    """One (case id, report or None, output file or None) tag per case: what travels with its data item."""
+    n = len(case_ids)
+    return list(zip(case_ids, reports if reports is not None else [None] * n, ofiles if ofiles is not None
+                    else [None] * n))
+
+
+def _untag(iterator):
+    """nnU-Net's items carry our tag in 'ofile' through its worker processes; unpack it here."""
+    for item in iterator:
+        item["case_id"], item["report"], item["ofile"] = item["ofile"]
+        yield item
 
 
 class nnUNetPredictorTMCA(nnUNetPredictor):
@@ -37,8 +63,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         self.allow_missing_reports = allow_missing_reports
         self.reports, self.reports_source = {}, None
         self._encoder, self._encoded = None, {}
-        self._ofile_to_case, self._case_queue, self._sequential = {}, deque(), False
-        self._flip_texts = {}  # flip axes -> encoded mirrored report of the bound case (test-time mirroring)
+        self._flip_texts = {}  # flip axes -> encoded mirrored report, inside ``bound_report`` only
         if reports is not None:
             self.set_reports(reports)
 
@@ -74,6 +99,14 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         self._encode([self.reports[c] for c in case_ids if c in self.reports])
         return missing
 
+    def report_of_case(self, case_id: str) -> str | None:
+        """The case's report; None (the learned null text) only if missing reports are allowed."""
+        report = self.reports.get(case_id)
+        if self.use_text and report is None and not self.allow_missing_reports:
+            raise ReportError(f"No report for case {case_id!r} in {self.reports_source or 'the reports given'}",
+                              path=self.reports_source, case_ids=[case_id])
+        return report
+
     # ------------------------------------------------------------------ setup
     @property
     def tmca_network(self) -> TMCANetwork:
@@ -96,6 +129,11 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         with safe_torch_load():  # a shared model folder is untrusted input: no code from its checkpoints
             super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
         _ = self.tmca_network
+
+    @functools.cached_property
+    def report_axes(self) -> ReportAxes:
+        return ReportAxes.from_plans(self.dataset_json, self.plans_manager, self.configuration_manager,
+                                     self.tmca_network.config.text_mirroring)
 
     def _text_encoder(self):
         if self._encoder is None:
@@ -124,29 +162,21 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         self._encode([report])
         return self._encoded[text_hash(report)]
 
-    def bind_case(self, case_id: str | None):
-        report = self.reports.get(case_id) if case_id is not None else None
-        if self.use_text and report is None and not self.allow_missing_reports:
-            raise ReportError(f"No report for case {case_id!r} in {self.reports_source or 'the reports given'}",
-                              path=self.reports_source, case_ids=[case_id])
-        self._bind_report(report)
-
-    def _bind_report(self, report: str | None):
-        """Bind one case's report (None: the learned null text) for the coming sliding-window passes,
-        with its mirrored versions for test-time mirroring encoded once here, not per tile."""
-        self.tmca_network.set_bound_text(self.text_for_report(report))
-        self._flip_texts = {}
-        axes = self.allowed_mirroring_axes if self.use_mirroring else None
-        if report is None or not self.use_text or not axes or self.tmca_network.config.text_mirroring == "naive":
-            return
-        groups = mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
-                                    len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json)) or {}
-        for flip in flip_combinations(axes):
-            self._flip_texts[flip] = self.text_for_report(mirror_report(report, groups_for_flip(flip, groups)))
-
-    def _unbind(self):
-        self._flip_texts = {}
-        self.tmca_network.set_bound_text(None)
+    # ----------------------------------------------------------------- binding
+    @contextmanager
+    def bound_report(self, report: str | None):
+        """Within the block, the network predicts with ``report`` (None: the learned null text), and each
+        test-time flip with the equally flipped report (encoded once here, not per tile)."""
+        flips = {}
+        if report is not None and self.use_text and self.use_mirroring:
+            flips = self.report_axes.flip_texts(self.allowed_mirroring_axes,
+                                                lambda groups: self.text_for_report(mirror_report(report, groups)))
+        with self.tmca_network.bind_text(self.text_for_report(report)):
+            self._flip_texts = flips
+            try:
+                yield
+            finally:
+                self._flip_texts = {}
 
     def _internal_maybe_mirror_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         """nnU-Net's test-time mirroring, each flip predicted with the equally flipped report."""
@@ -154,85 +184,83 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             return super()._internal_maybe_mirror_and_predict(x)
         return predict_with_paired_mirroring(self.network, self.tmca_network, x, self._flip_texts)
 
-    # -------------------------------------------------------- nnU-Net hooks
+    # ---------------------------------------------- nnU-Net hooks: the case travels with its data
     def _manage_input_and_output_lists(self, *args, **kwargs):
         drop_unreadable_outputs(self, args, kwargs)  # --c: an unreadable output is not "done"
         inputs, outputs, prev = super()._manage_input_and_output_lists(*args, **kwargs)
-        ending = self.dataset_json["file_ending"]
-        case_ids = [os.path.basename(files[0])[:-(len(ending) + 5)] for files in inputs]
-        self.check_reports(case_ids)
-        if outputs is not None:
-            self._ofile_to_case = dict(zip(outputs, case_ids))
-        self._case_queue = deque(case_ids)
+        self.check_reports([case_id_of(files, self.dataset_json["file_ending"]) for files in inputs])
         return inputs, outputs, prev
 
+    def _internal_get_data_iterator_from_lists_of_filenames(self, input_list_of_lists, seg_from_prev_stage_files,
+                                                            output_filenames_truncated, num_processes):
+        case_ids = [case_id_of(files, self.dataset_json["file_ending"]) for files in input_list_of_lists]
+        tags = _tagged(case_ids, None, output_filenames_truncated)
+        return _untag(super()._internal_get_data_iterator_from_lists_of_filenames(
+            input_list_of_lists, seg_from_prev_stage_files, tags, num_processes))
+
     def predict_from_data_iterator(self, data_iterator, save_probabilities=False, num_processes_segmentation_export=3):
-        def with_reports():
-            order = iter(self._case_queue) if not self._ofile_to_case else None
+        """nnU-Net's loop; each item must carry 'case_id' (its report is looked up) or 'report'."""
+        def bound_items():
             for item in data_iterator:
-                case = self._ofile_to_case.get(item["ofile"]) if item["ofile"] is not None else None
-                if case is None and order is not None:
-                    case = next(order, None)
-                self.bind_case(case)
-                yield item
+                if "case_id" not in item and "report" not in item:
+                    raise ValueError("nnUNetPredictorTMCA: each data item needs a 'case_id' or a 'report' key")
+                report = item.pop("report", None)
+                case_id = item.pop("case_id", None)
+                if report is None and case_id is not None:
+                    report = self.report_of_case(case_id)
+                with self.bound_report(report):
+                    yield item  # nnU-Net predicts this item before it asks for the next one
+        items = bound_items()
         try:
-            with atomic_exports():
-                return super().predict_from_data_iterator(with_reports(), save_probabilities,
-                                                          num_processes_segmentation_export)
+            with atomic_exports():  # each output complete or absent: --c can trust what exists
+                return super().predict_from_data_iterator(items, save_probabilities, num_processes_segmentation_export)
         finally:
-            self._unbind()
+            items.close()  # ends the last case's binding
 
     def predict_from_files_sequential(self, list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
                                       save_probabilities: bool = False, overwrite: bool = True,
                                       folder_with_segs_from_prev_stage: str = None):
+        """nnU-Net's sequential path (no worker processes), called per case with that case's report bound."""
         # same signature as nnU-Net's: it records its arguments by name
-        self._sequential = True
-        try:
-            with atomic_exports():
-                return super().predict_from_files_sequential(list_of_lists_or_source_folder,
-                                                             output_folder_or_list_of_truncated_output_files,
-                                                             save_probabilities, overwrite,
-                                                             folder_with_segs_from_prev_stage)
-        finally:
-            self._sequential = False
-            self._unbind()
-
-    def predict_logits_from_preprocessed_data(self, data: torch.Tensor) -> torch.Tensor:
-        if self._sequential:
-            self.bind_case(self._case_queue.popleft())
-        return super().predict_logits_from_preprocessed_data(data)
+        inputs, outputs, _ = self._manage_input_and_output_lists(
+            list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
+            folder_with_segs_from_prev_stage, overwrite, 0, 1, save_probabilities)
+        results = []
+        for i, files in enumerate(inputs):
+            with self.bound_report(self.report_of_case(case_id_of(files, self.dataset_json["file_ending"]))), \
+                    atomic_exports():
+                results += super().predict_from_files_sequential(
+                    [files], [outputs[i]] if outputs is not None else None, save_probabilities, True,
+                    folder_with_segs_from_prev_stage) or []
+        return results
 
     # ------------------------------------------------------------ numpy API
     def predict_single_npy_array(self, input_image, image_properties, segmentation_previous_stage=None,
                                  output_file_truncated=None, save_or_return_probabilities=False,
                                  report: str | None = None):
         """nnU-Net's single-case API plus ``report`` (None: the learned null text)."""
-        self._bind_report(report)
-        try:
+        with self.bound_report(report):
             return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
                                                     output_file_truncated, save_or_return_probabilities)
-        finally:
-            self._unbind()
 
     def predict_from_list_of_npy_arrays(self, image_or_list_of_images, segs_from_prev_stage_or_list_of_segs_from_prev_stage,
                                         properties_or_list_of_properties, truncated_ofname, num_processes=3,
                                         save_probabilities=False, num_processes_segmentation_export=3,
                                         reports: list | None = None):
-        """nnU-Net's array API plus ``reports``: one text (or None) per image, in order."""
+        """nnU-Net's array API plus ``reports``: one text (or None: the learned null text) per image, in order."""
         images = image_or_list_of_images if isinstance(image_or_list_of_images, list) else [image_or_list_of_images]
         reports = list(reports) if reports is not None else [None] * len(images)
         if len(reports) != len(images):
             raise ValueError(f"{len(reports)} reports for {len(images)} images")
-        keys = [f"__array_{i}" for i in range(len(images))]
-        previous = self.reports
-        self.reports = {**previous, **{k: r for k, r in zip(keys, reports) if r is not None}}
-        self._ofile_to_case, self._case_queue = {}, deque(keys)
-        allow = self.allow_missing_reports
-        self.allow_missing_reports = True  # None means the null text here
-        try:
-            return super().predict_from_list_of_npy_arrays(
-                image_or_list_of_images, segs_from_prev_stage_or_list_of_segs_from_prev_stage,
-                properties_or_list_of_properties, truncated_ofname, num_processes, save_probabilities,
-                num_processes_segmentation_export)
-        finally:
-            self.reports, self.allow_missing_reports = previous, allow
+        ofiles = [truncated_ofname] if isinstance(truncated_ofname, str) else truncated_ofname
+        tags = _tagged([f"array_{i}" for i in range(len(images))], reports, ofiles)
+        iterator = self.get_data_iterator_from_raw_npy_data(
+            images, segs_from_prev_stage_or_list_of_segs_from_prev_stage, properties_or_list_of_properties, tags,
+            num_processes)
+        return self.predict_from_data_iterator(_untag(iterator), save_probabilities,
+                                               num_processes_segmentation_export)
+
+    def predict_reports(self, input_image, image_properties, reports: list) -> list:
+        """One image, several reports (e.g. the true report and edited ones): one segmentation per report,
+        in order (None: the learned null text). For counterfactual checks of what the report changes."""
+        return [self.predict_single_npy_array(input_image, image_properties, report=r) for r in reports]

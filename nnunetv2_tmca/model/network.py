@@ -8,8 +8,8 @@ planned network's output on the same weights.
 
 ``forward(x, text=None, return_alignment=False)``: ``text`` is a dict with ``tokens``
 (B, L, D_enc), ``mask`` (B, L) and optionally ``null`` (B,) bool; None means the learned null
-text, unless a text was bound with :meth:`TMCANetwork.bind_text` (used by nnU-Net's
-predictor, which calls ``network(x)``).
+text, unless a text was bound with :meth:`TMCANetwork.bind_text`, the one binding API (nnU-Net's
+predictor calls ``network(x)``; the TMCA predictor and trainer bind each case's text around it).
 """
 from __future__ import annotations
 
@@ -65,10 +65,6 @@ class TMCANetwork(nn.Module):
         self.output_fusion = nn.Parameter(torch.zeros(())) if config.fuse_target_logits and head_stages else None
         self._bound_text = None
         self._warned_no_text = False
-
-    def set_bound_text(self, text):
-        """Text used by ``forward(x)`` calls without a text (nnU-Net's predictor); None unbinds."""
-        self._bound_text = text
 
     @contextmanager
     def bind_text(self, text: dict | None):

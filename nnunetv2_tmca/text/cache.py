@@ -146,9 +146,10 @@ def current_rows(table: TextEncodingTable, unique: dict) -> list:
     candidates = [h for h in table.hashes if h not in unique]
     derived = set()
     if candidates:
-        from nnunetv2_tmca.text.mirrored_reports import group_sets
-        from nnunetv2_tmca.text.mirroring import WORD_PAIRS, mirror_report
-        derived = {text_hash(mirror_report(t, subset)) for t in unique.values() for subset in group_sets(WORD_PAIRS)}
+        from nnunetv2_tmca.mirroring.axes import nonempty_subsets
+        from nnunetv2_tmca.mirroring.words import WORD_PAIRS, mirror_report
+        derived = {text_hash(mirror_report(t, subset)) for t in unique.values()
+                   for subset in nonempty_subsets(sorted(WORD_PAIRS))}
     return [i for i, h in enumerate(table.hashes) if h in unique or h in derived]
 
 

@@ -8,7 +8,7 @@ network settings are written into the plans, which nnU-Net copies into the model
 """
 from __future__ import annotations
 
-import functools
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 import torch
@@ -19,17 +19,17 @@ from torch import autocast, nn
 
 from nnunetv2_tmca.checkpoints import guard_pretrained_weights_loading, safe_torch_load
 from nnunetv2_tmca.cli_errors import install_excepthook
-from nnunetv2_tmca.inference.paired_mirroring import flip_combinations, paired_mirroring_in_validation
+from nnunetv2_tmca.io_utils import find_raw_dataset_folder
 from nnunetv2_tmca.losses import MultiLevelAlignmentLoss
+from nnunetv2_tmca.mirroring.axes import ReportAxes
+from nnunetv2_tmca.mirroring.keys import mirrored_key, with_mirrored_reports
+from nnunetv2_tmca.mirroring.recording import mirror_flag_data_loaders
+from nnunetv2_tmca.mirroring.test_time import paired_mirroring_in_validation
 from nnunetv2_tmca.model.config import TMCAConfig
 from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
-from nnunetv2_tmca.reports import find_raw_dataset_folder, load_dataset_reports
+from nnunetv2_tmca.reports import load_dataset_reports
 from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
 from nnunetv2_tmca.text.encoder import resolve_encoder_name
-from nnunetv2_tmca.text.mirrored_reports import mirrored_key, with_mirrored_reports
-from nnunetv2_tmca.training.augmentation_policy import (TEXT_MIRRORING_MODES, groups_for_flip, image_is_2d,
-                                                        mirror_word_groups, text_safe_mirror_axes)
-from nnunetv2_tmca.training.mirror_recording import mirror_flag_data_loaders
 from nnunetv2_tmca.training.progress_logging import TMCALocalLogger
 from nnunetv2_tmca.training.text_lookup import TextLookup
 from nnunetv2_tmca.training.validation_text import case_text_binding_dataset
@@ -42,9 +42,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     text_dropout: float = 0.15  # probability of replacing a report by the learned null text
     # --- network (overrides of TMCAConfig) ---
     tmca_network: dict = {}
-    # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages: held-out synthetic Dice 94.4 vs
-    # 94.5 at full resolution (_fullGrid), lower time and memory overhead (documentation/benchmarks.md, "Training
-    # overhead"); None attends at every stage's resolution
+    # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages (why: documentation/
+    # benchmarks.md, "Training overhead"); None attends at every stage's resolution
     attention_grid_fraction: float | None = 0.25
     # --- alignment loss ---
     align_weight: float = 1.0  # lambda
@@ -53,24 +52,23 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     align_tau: float = 0.1
     align_region_weight: float = 1.0
     align_pixel_weight: float = 1.0
-    # AdamW (lr = 0.1 x nnU-Net's initial lr, same poly decay) for the new modules, nnU-Net's SGD for the U-Net.
-    # Measured on the synthetic report-guided set (1,000 iterations): SGD for everything reached validation
-    # Dice 0.62, AdamW for the text side 0.86+ (documentation/benchmarks.md).
+    # AdamW (lr = 0.1 x nnU-Net's initial lr, same poly decay) for the new modules, nnU-Net's SGD for the U-Net
+    # (why: documentation/benchmarks.md, "Synthetic report-guided segmentation", AdamW vs SGD rows)
     text_optimizer: str = "adamw"  # or "sgd": nnU-Net's SGD for every parameter (times text_lr_scale)
     text_lr_scale: float = 0.1
     # --- augmentation policy ---
     max_rotation_degrees: float = 15.0
     # "consistent": nnU-Net's mirror axes, each flip trading the report's words (left <-> right, upper <-> lower)
     # in training, validation and prediction; "off": mirror only along axes no report word refers to; "naive":
-    # flip, report unchanged (a control). Same budgets (documentation/benchmarks.md, "Mirroring"): synthetic
-    # held-out Dice consistent 91.7, off 86.9, naive 59.1; QaTa-COV19 consistent 69.3 / 79.4, off 68.0 / 80.2.
+    # flip, report unchanged (a control). Why the default: documentation/benchmarks.md, "Mirroring".
     text_mirroring: str = "consistent"
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device('cuda')):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        if self.text_mirroring not in TEXT_MIRRORING_MODES:
-            raise ValueError(f"text_mirroring must be one of {TEXT_MIRRORING_MODES}, not {self.text_mirroring!r}")
+        # which patch axes the report words follow, and what the mirroring mode does with them
+        self.report_axes = ReportAxes.from_plans(self.dataset_json, self.plans_manager, self.configuration_manager,
+                                                 self.text_mirroring)
         self.logger.local_logger = TMCALocalLogger()
         self.text_lookup = None
         self.alignment_loss = None
@@ -87,27 +85,14 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                      "text_max_length": self.text_max_length,
                                      "text_mirroring": self.text_mirroring})
 
-    @functools.cached_property
-    def mirror_word_groups(self) -> dict | None:
-        """Patch axis -> report word group a flip along it trades; None if dataset.json does not say which
-        axes its report words follow (then no axis is mirrored, whatever the mirroring mode)."""
-        return mirror_word_groups(self.dataset_json, self.plans_manager.transpose_forward,
-                                  len(self.configuration_manager.patch_size), image_is_2d(self.dataset_json))
-
-    def text_safe_axes(self, mirror_axes):
-        """The mirror axes along which no report word group applies (None if none is left)."""
-        return text_safe_mirror_axes(mirror_axes, self.dataset_json, self.plans_manager.transpose_forward,
-                                     len(self.configuration_manager.patch_size),
-                                     image_is_2d(self.dataset_json)) or None
-
     def initialize(self):
         reports = load_dataset_reports(find_raw_dataset_folder(self.plans_manager.dataset_name),
                                        logger=self.print_to_log_file)
         lookup_reports = reports
-        if self.text_mirroring == "consistent" and self.mirror_word_groups:
-            lookup_reports = with_mirrored_reports(reports, self.mirror_word_groups.values())
+        if self.report_axes.trades_words and self.report_axes.word_groups:
+            lookup_reports = with_mirrored_reports(reports, self.report_axes.word_groups.values())
             self.print_to_log_file(f"TMCA text-consistent mirroring: flips along patch axes "
-                                   f"{self.mirror_word_groups} trade report words; {len(lookup_reports) - len(reports)}"
+                                   f"{self.report_axes.word_groups} trade report words; {len(lookup_reports) - len(reports)}"
                                    f" mirrored reports of {len(reports)} cases")
         table = ensure_text_encodings(lookup_reports, dataset_cache_folder(self.plans_manager.dataset_name),
                                       self.text_encoder, self.text_max_length, logger=self.print_to_log_file,
@@ -171,15 +156,14 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
         limit = np.deg2rad(self.max_rotation_degrees)
         rotation = (max(rotation[0], -limit), min(rotation[1], limit))
-        if self.text_mirroring == "off" or (self.text_mirroring == "consistent" and self.mirror_word_groups is None):
-            # a consistent flip needs to know which words an axis trades: without "report_axes" none is safe
-            mirror_axes = self.text_safe_axes(mirror_axes)
+        # a consistent flip needs to know which words an axis trades: without "report_axes" none is safe
+        mirror_axes = self.report_axes.training_mirror_axes(mirror_axes)
         self.inference_allowed_mirroring_axes = mirror_axes
         self.print_to_log_file(f"TMCA augmentation policy: mirror axes {mirror_axes} (text mirroring "
                                f"'{self.text_mirroring}'), rotation limited to +-{self.max_rotation_degrees} deg "
                                f"(report words must keep their meaning)"
                                + ("; dataset.json has no tmca.report_axes, so every axis counts as named by the "
-                                  "reports" if self.mirror_word_groups is None else ""))
+                                  "reports" if self.report_axes.word_groups is None else ""))
         from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
         initial_patch_size = get_patch_size(self.configuration_manager.patch_size, rotation, rotation, rotation,
                                             (0.85, 1.25))
@@ -198,10 +182,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         """Lookup key of each sample's report: its case id, or its mirrored report's key after a flip."""
         keys = list(batch['keys'])
         mirrored = batch.get('mirrored')
-        if self.text_mirroring != "consistent" or mirrored is None:
+        if not self.report_axes.trades_words or mirrored is None:
             return keys
-        groups = self.mirror_word_groups
-        return [mirrored_key(k, groups_for_flip(torch.nonzero(m).flatten().tolist(), groups))
+        return [mirrored_key(k, self.report_axes.groups_for_flip(torch.nonzero(m).flatten().tolist()))
                 for k, m in zip(keys, mirrored)]
 
     def _align_lambda(self) -> float:
@@ -295,20 +278,30 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         (and, for text-consistent mirroring, each test-time flip paired with the flipped report)."""
         if self.text_lookup is None:  # --val without training: initialize() was called by load_checkpoint
             raise RuntimeError("TMCA trainer not initialized")
-        original = self.dataset_class
-        self.dataset_class = case_text_binding_dataset(original, self._bind_case_text)
-        paired = self.text_mirroring == "consistent" and self.mirror_word_groups is not None
+        original, current_case = self.dataset_class, ExitStack()
+
+        def bind_case(case_id):  # nnU-Net loads a case, then predicts it: bound until the next case is loaded
+            current_case.close()
+            current_case.enter_context(self.case_text(case_id))
+
+        self.dataset_class = case_text_binding_dataset(original, bind_case)
         try:
-            with paired_mirroring_in_validation(self.network_module, lambda: self._flip_texts) if paired \
-                    else dummy_context():
+            with paired_mirroring_in_validation(self.network_module, lambda: self._flip_texts) \
+                    if self.report_axes.trades_words else dummy_context():
                 super().perform_actual_validation(save_probabilities)
         finally:
-            self.dataset_class, self._flip_texts = original, {}
-            self.network_module.set_bound_text(None)
+            self.dataset_class = original
+            current_case.close()
 
-    def _bind_case_text(self, case_id: str):
-        self.network_module.set_bound_text(self.text_lookup.single(case_id))
-        if self.text_mirroring == "consistent" and self.mirror_word_groups is not None:
-            self._flip_texts = {
-                flip: self.text_lookup.single(mirrored_key(case_id, groups_for_flip(flip, self.mirror_word_groups)))
-                for flip in flip_combinations(self.inference_allowed_mirroring_axes or ())}
+    @contextmanager
+    def case_text(self, case_id: str):
+        """Within the block, the network predicts with the case's report, and each test-time flip with the
+        flipped report."""
+        self._flip_texts = self.report_axes.flip_texts(
+            self.inference_allowed_mirroring_axes,
+            lambda groups: self.text_lookup.single(mirrored_key(case_id, groups)))
+        try:
+            with self.network_module.bind_text(self.text_lookup.single(case_id)):
+                yield
+        finally:
+            self._flip_texts = {}

@@ -35,37 +35,34 @@ def sgd_with_text_groups(network, text_parameters, initial_lr: float, weight_dec
 class SGDWithAdamWText(torch.optim.Optimizer):
     """nnU-Net's SGD for the planned U-Net and AdamW for the new text modules, as one optimizer object.
 
-    nnU-Net's loop (grad scaler, clipping, poly schedule, checkpoints) sees a single optimizer whose
-    ``param_groups`` are the SGD group followed by the AdamW group; the AdamW group carries
-    ``lr_scale`` so that the poly schedule gives it ``lr_scale * initial_lr``.
+    nnU-Net's loop (grad scaler, clipping, poly schedule, checkpoints) sees a single, properly
+    initialised ``torch.optim.Optimizer`` whose ``param_groups`` are the SGD group followed by the
+    AdamW group -- the very dicts the two inner optimizers step with, so a learning rate set by the
+    schedule reaches them. The AdamW group carries ``lr_scale``: the poly schedule gives it
+    ``lr_scale * initial_lr``. ``tests/test_optimization.py`` pins this against torch upgrades
+    (GradScaler unscale/step, schedule, state_dict round trip, hooks).
     """
 
     def __init__(self, unet_params, text_params, lr: float, weight_decay: float, text_lr_scale: float,
                  text_weight_decay: float = 0.01):
-        self.sgd = torch.optim.SGD([{'params': unet_params, 'lr_scale': 1.0}], lr, weight_decay=weight_decay,
-                                   momentum=0.99, nesterov=True)
-        # the fused kernel (CPU and CUDA) steps the small text tensors at once: ~5x faster than the loop
+        sgd = torch.optim.SGD([{'params': unet_params, 'lr_scale': 1.0}], lr, weight_decay=weight_decay,
+                              momentum=0.99, nesterov=True)
+        # the fused kernel (CPU and CUDA) steps the small text tensors at once
         fused = bool(text_params) and all(p.device.type in ("cpu", "cuda") for p in text_params)
-        self.adamw = torch.optim.AdamW([{'params': text_params, 'lr_scale': text_lr_scale}], lr * text_lr_scale,
-                                       weight_decay=text_weight_decay, fused=fused or None)
-        self.defaults = {'lr': lr}
-        self._optimizer_step_pre_hooks, self._optimizer_step_post_hooks = {}, {}
-        self._optimizer_state_dict_pre_hooks, self._optimizer_state_dict_post_hooks = {}, {}
-        self._optimizer_load_state_dict_pre_hooks, self._optimizer_load_state_dict_post_hooks = {}, {}
-
-    @property
-    def param_groups(self):
-        return self.sgd.param_groups + self.adamw.param_groups
-
-    @property
-    def state(self):
-        from collections import ChainMap
-        return ChainMap(self.sgd.state, self.adamw.state)
+        adamw = torch.optim.AdamW([{'params': text_params, 'lr_scale': text_lr_scale}], lr * text_lr_scale,
+                                  weight_decay=text_weight_decay, fused=fused or None)
+        super().__init__(sgd.param_groups + adamw.param_groups, {'lr': lr})
+        self.sgd, self.adamw = sgd, adamw
 
     @torch.no_grad()
     def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         self.sgd.step()
         self.adamw.step()
+        return loss
 
     def zero_grad(self, set_to_none: bool = True):
         self.sgd.zero_grad(set_to_none)

@@ -4,21 +4,16 @@ nnU-Net averages over the flips F of its mirror axes (identity included):
     p(x) = 1/|F| sum_{f in F} f^-1( net(f(x)) ).
 A report that names sides must flip too, or every flipped pass is asked for the wrong side:
     p(x, r) = 1/|F| sum_{f in F} f^-1( net(f(x), m_f(r)) ),
-m_f trading left <-> right / upper <-> lower for the axes f flips (text/mirroring.py). The texts
-m_f(r) are encoded once per case and handed in as ``flip_texts`` {flip axes: encoded text}.
+m_f trading left <-> right / upper <-> lower for the axes f flips (``words.mirror_report``). The
+texts m_f(r) are encoded once per case and handed in as ``flip_texts`` {flip axes: encoded text}
+(``ReportAxes.flip_texts``).
 """
 from __future__ import annotations
 
-import itertools
 from contextlib import contextmanager
 
 import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-
-
-def flip_combinations(axes) -> list:
-    """Every non-empty combination of the mirror axes, in nnU-Net's order: (0,), (1,), (0, 1), ..."""
-    return [c for n in range(1, len(axes) + 1) for c in itertools.combinations(axes, n)]
 
 
 def predict_with_paired_mirroring(network, tmca_network, x: torch.Tensor, flip_texts: dict) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Mirror the direction words of a report when nnU-Net mirrors the image.
+"""Mirror the direction words of a report when nnU-Net mirrors the image (the report side of a flip).
 
 A flip along the axis of a word group ("left_right": left <-> right; "upper_lower": upper <->
 lower, superior <-> inferior, top <-> bottom) maps each word of the group's pairs to its
