@@ -50,15 +50,13 @@ class TMCANetwork(nn.Module):
                                         config.text_max_length)
         attention_stages = set(resolve_stages(config.attention_stages, n)) & set(self.lgte_stages) \
             if config.use_cross_attention else set()
-        projected = config.attention_readout == "projected"
         self.lgte = nn.ModuleDict({str(s): LGTEBlock(channels[s], d, config.attention_dim, config.attention_heads,
                                                      s in attention_stages, config.use_film,
-                                                     config.use_target_map, conv_op, projected)
+                                                     config.use_target_map, conv_op)
                                    for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
         self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op,
-                                                          (channels[s] if projected else
-                                                           self.lgte[str(s)].attention.attention_dim)
+                                                          self.lgte[str(s)].attention.attention_dim
                                                           if s in attention_stages else None)
                                     for s in head_stages})
         # target-informed output fusion: final logits += beta * z of the finest head (beta starts at 0)
