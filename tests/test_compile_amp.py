@@ -59,9 +59,9 @@ def assert_close(a, b, rtol):
     assert (a - b).norm() <= rtol * b.norm() + 1e-6, f"relative error {float((a - b).norm() / b.norm()):.2e}"
 
 
-def assert_grads_close(grad, ref, rtol):
-    """Gradients relatively close; those below 1e-3 of the largest norm (e.g. of a bias before a norm, zero up to
-    rounding) only absolutely, at that floor."""
+def assert_each_close(grad, ref, rtol):
+    """Each tensor (gradient, update) relatively close; those below 1e-3 of the largest norm (e.g. of a bias before
+    a norm, zero up to rounding) only absolutely, at that floor."""
     assert set(grad) == set(ref)
     floor = 1e-3 * max(g.norm() for g in ref.values())
     for n, g in ref.items():
@@ -74,14 +74,15 @@ def assert_grads_close(grad, ref, rtol):
 def test_compiled_network_equals_eager_in_one_graph(plan, unet_class, device):
     net, x, text = tiny_network(plan, device, unet_class)
     compiled = torch.compile(net, backend="aot_eager", fullgraph=True)  # fullgraph: any graph break raises
+    tol = 1e-4 if device == "cpu" else 1e-3  # cuDNN may pick other (TF32) algorithms for the same convolution
     # training: text rows with null flags (text dropout, as TextLookup gives them) and the null text
     for kwargs in ({"text": {**text, "null": torch.tensor([False, True], device=device)}}, {}):
         ref_out, ref_grad = forward_backward(net, x, **kwargs)
         out, grad = forward_backward(compiled, x, **kwargs)
         assert len(out) == len(ref_out)
         for o, r in zip(out, ref_out):
-            assert_close(o, r, 1e-4)
-        assert_grads_close(grad, ref_grad, 1e-3)
+            assert_close(o, r, tol)
+        assert_each_close(grad, ref_grad, 10 * tol)
     # prediction as nnU-Net's predictor does it: eval, no deep supervision, text bound as module state
     net.eval()
     net.decoder.deep_supervision = False
@@ -92,7 +93,7 @@ def test_compiled_network_equals_eager_in_one_graph(plan, unet_class, device):
                 expected = net(x)
                 # a new report of the same shape is a new input, not a new graph
                 with torch._dynamo.config.patch(error_on_recompile=t is other):
-                    assert_close(compiled(x), expected, 1e-4)
+                    assert_close(compiled(x), expected, tol)
 
 
 def test_compiled_prediction_without_report_warns_once():
@@ -129,7 +130,7 @@ def test_autocast_matches_fp32_eager_and_compiled(plan, device, dtype):
             assert_close(o, r, 0.03)
         # bfloat16 keeps 8 bits of mantissa: single small gradients of the planned U-Net itself are off by 10-30 %
         # under autocast (measured with the same weights), so each gradient gets a loose bound, all together a tight one
-        assert_grads_close(grad, ref_grad, 0.5)
+        assert_each_close(grad, ref_grad, 0.5)
         assert_close(torch.cat([grad[n].flatten() for n in ref_grad]),
                      torch.cat([g.flatten() for g in ref_grad.values()]), 0.1)
 
@@ -178,21 +179,22 @@ def test_custom_and_native_kernels_agree(dim, device):
             pass
 
 
-@pytest.fixture
-def tiny_trainer(tiny_dataset, monkeypatch):
-    """nnUNetTrainerTMCA initialised in this process on the session's tiny planned dataset (32x32, batch 4)."""
+@pytest.fixture(params=DEVICES[-1:])
+def tiny_trainer(request, tiny_dataset, monkeypatch):
+    """nnUNetTrainerTMCA initialised in this process on the session's tiny planned dataset (32x32, batch 4), on
+    CUDA where there is one; not compiled by nnU-Net (the test compiles it)."""
     root, _ = tiny_dataset
     for name, sub in (("nnUNet_raw", "raw"), ("nnUNet_preprocessed", "pre"), ("nnUNet_results", "res")):
         monkeypatch.setenv(name, str(root / sub))  # nnU-Net 2.8 reads its paths when used
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
+    monkeypatch.setenv("nnUNet_compile", "0")
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
     try:
         from training_overhead import make_trainer
     finally:
         sys.path.pop(0)
     from conftest import DATASET_NAME
-    device = DEVICES[-1]
-    return make_trainer("nnUNetTrainerTMCA", DATASET_NAME, "2d", device, 4), device
+    return make_trainer("nnUNetTrainerTMCA", DATASET_NAME, "2d", request.param, 4), request.param
 
 
 def test_train_step_grad_scaler_branch_equals_plain_branch(tiny_trainer):
@@ -218,7 +220,7 @@ def test_train_step_grad_scaler_branch_equals_plain_branch(tiny_trainer):
         deltas[branch] = {n: (p.detach() - start[0][n]) for n, p in trainer.network_module.named_parameters()}
     moved = {n for n, d in deltas["scaler"].items() if d.abs().max() > 0}
     assert moved & text_names and moved - text_names, "both parameter groups must be stepped"
-    for n, d in deltas["plain"].items():
-        assert torch.allclose(deltas["scaler"][n], d, rtol=1e-4, atol=1e-7), n
+    # fp32 on the CPU: equal up to rounding; fp16 autocast on CUDA: scaling changes what underflows
+    assert_each_close(deltas["scaler"], deltas["plain"], 1e-4 if device == "cpu" else 3e-2)
     # fp16's overflow case: the scaler skips the step of both optimizers
     assert all(d.abs().max() == 0 for d in deltas["overflow"].values())
