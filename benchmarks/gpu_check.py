@@ -101,6 +101,14 @@ def build_trainers(dataset_id: int, configuration: str, device: str, batch_size:
     return trainers
 
 
+def parameter_probe(trainer) -> list:
+    """One entry of every parameter, per part: [planned U-Net, new text modules (TMCA only)]."""
+    network = getattr(trainer.network, "_orig_mod", trainer.network)
+    text = {id(p) for p in network.text_parameters()} if hasattr(network, "text_parameters") else set()
+    parts = [[p for p in network.parameters() if id(p) not in text], [p for p in network.parameters() if id(p) in text]]
+    return [torch.stack([p.detach().flatten()[0] for p in part]).cpu() if part else None for part in parts]
+
+
 def warm_up(trainer, batch, device: str, steps: int) -> dict:
     """First step (compilation included) timed apart, then ``steps - 1`` more; graph breaks, AMP state."""
     counters = torch._dynamo.utils.counters
@@ -117,7 +125,12 @@ def warm_up(trainer, batch, device: str, steps: int) -> dict:
     return {"first_step_s": first, "compiled": compiled, "graph_breaks": sum(counters["graph_break"].values()),
             "amp": ("fp16 autocast + " if device.startswith("cuda") else "fp32 + ") +
                    (f"GradScaler (scale {scaler.get_scale():.0f})" if scaler is not None else "no scaler"),
-            "amp_ok": finite and (scaler is None or scaler.get_scale() >= 1.0)}
+            "finite": finite}
+
+
+def amp_ok(info: dict, before: list, after: list) -> bool:
+    """Finite losses, and the optimizer stepped every part (a scaler that skips every step would not)."""
+    return info["finite"] and all(b is None or bool((a != b).any()) for b, a in zip(before, after))
 
 
 def prediction_seconds(trainer, image_shape, device: str, cases: int, key) -> float:
@@ -152,12 +165,14 @@ def check_plan(name: str, spec, args, logfile) -> list:
     base = trainers[TRAINERS[0]]
     cm = base.configuration_manager
     batches = draw_batches(base, args.batches)
-    info = {}
+    info, probes = {}, {n: parameter_probe(t) for n, t in trainers.items()}
     for n, t in trainers.items():
         log(f"{name}: {n}: first steps (compilation)")
         info[n] = warm_up(t, batches[0], args.device, args.warmup)
     log(f"{name}: {args.steps} alternating steps each")
     times, memory = alternating_steps(trainers, batches, args.steps, args.device)
+    for n, t in trainers.items():
+        info[n]["amp_ok"] = amp_ok(info[n], probes[n], parameter_probe(t))
     image_shape = (1, size, size) if dim == 2 else (size,) * 3
     key = batches[0]["keys"][0]
     for n, t in trainers.items():
