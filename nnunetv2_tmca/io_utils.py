@@ -1,4 +1,5 @@
-"""File and folder helpers shared by caches, results and the CLIs: atomic writes, nnU-Net dataset folders."""
+"""File and folder helpers shared by caches, results and the CLIs: atomic writes, path comparisons, nnU-Net
+dataset folders."""
 from __future__ import annotations
 
 import json
@@ -51,3 +52,24 @@ def find_raw_dataset_folder(dataset_name_or_id) -> str:
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Raw dataset folder not found: {folder} (check nnUNet_raw)")
     return folder
+
+
+def replace_durably(tmp: str, path: str) -> None:
+    """fsync the finished file ``tmp``, then ``os.replace`` it over ``path`` (atomic on one file system)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def same_path(a: str, b: str) -> bool:
+    """True if ``a`` and ``b`` name the same file or folder (symlinks and ``..`` resolved)."""
+    return os.path.realpath(os.path.abspath(a)) == os.path.realpath(os.path.abspath(b))
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """True if ``path`` is ``folder`` or lies below it (symlinks resolved)."""
+    path, folder = os.path.realpath(os.path.abspath(path)), os.path.realpath(os.path.abspath(folder))
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

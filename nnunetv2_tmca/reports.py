@@ -78,6 +78,9 @@ def _read_json_pairs(path: str):
         # e.msg is a fixed parser message; never include e.doc (the file content)
         raise ReportError(f"Reports file {path} is not valid JSON: {e.msg} at line {e.lineno} "
                           f"column {e.colno}", path) from None
+    except RecursionError:
+        raise ReportError(f"Reports file {path} is nested too deeply to be a reports file (it must be one JSON "
+                          f"object mapping case id -> report text).", path) from None
 
 
 def load_reports(path) -> dict[str, str]:
@@ -195,7 +198,8 @@ def load_dataset_reports(raw_dataset_folder, logger: Callable[[str], object] = p
     """Load ``reports.json`` of a raw dataset folder and check it covers all training cases.
 
     imagesTs case ids count as known. A case id present in both imagesTr and imagesTs is an
-    error (its report would be ambiguous). Logs counts only; returns case id -> text.
+    error (its report would be ambiguous). Logs counts only; returns case id -> text for the
+    training and test cases (reports of unknown ids are ignored: not returned, never encoded).
     """
     folder = os.fspath(raw_dataset_folder)
     path = os.path.join(folder, REPORTS_FILENAME)
@@ -213,7 +217,8 @@ def load_dataset_reports(raw_dataset_folder, logger: Callable[[str], object] = p
     n_test = len(set(test) & set(reports))
     logger(f"{path}: {len(reports)} reports for {len(train)} training cases, "
            f"{n_test} of {len(test)} test cases ({len(unknown)} unknown ids)")
-    return reports
+    ignored = set(unknown)
+    return {k: v for k, v in reports.items() if k not in ignored}
 
 
 def text_hash(text: str) -> str:

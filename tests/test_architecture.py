@@ -15,6 +15,9 @@ FORBIDDEN = {
     "training": {"inference", "experiments", "evaluation"},
     "inference": {"training", "experiments"},
     "evaluation": {"training", "inference", "experiments", "model"},
+    "checkpoints": {"training", "inference", "experiments", "evaluation", "model", "losses", "mirroring", "text",
+                    "reports", "cli_errors"},
+    "cli_errors": {"training", "inference", "experiments", "evaluation", "model", "losses", "mirroring"},
 }
 
 

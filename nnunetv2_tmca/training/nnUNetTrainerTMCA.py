@@ -17,6 +17,8 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.helpers import dummy_context
 from torch import autocast, nn
 
+from nnunetv2_tmca.checkpoints import guard_pretrained_weights_loading, safe_torch_load
+from nnunetv2_tmca.cli_errors import install_excepthook
 from nnunetv2_tmca.io_utils import find_raw_dataset_folder
 from nnunetv2_tmca.losses import MultiLevelAlignmentLoss
 from nnunetv2_tmca.mirroring.axes import ReportAxes
@@ -78,6 +80,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self.alignment_loss = None
         self._iteration_in_epoch = 0
         self._flip_texts = {}  # validation: flip axes -> encoded mirrored report of the current case
+        install_excepthook("nnUNetv2_train")  # bad reports, encoder, cache, checkpoint: one line, exit code 1
+        guard_pretrained_weights_loading()  # -pretrained_weights FILE: loaded without running code from FILE
 
     # ------------------------------------------------------------------ setup
     def tmca_config(self, text_dim: int) -> TMCAConfig:
@@ -111,6 +115,13 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                f"{sorted(self.network_module.align_stages)}, {self.text_lookup.num_groups} report "
                                f"groups, text dropout {self.text_dropout}, lambda {self.align_weight} "
                                f"({self.align_mode})")
+
+    def load_checkpoint(self, filename_or_checkpoint) -> None:
+        """nnU-Net's (``--c``, ``--val``, ``--val_best``), with the file loaded weights-only (nnunetv2_tmca.checkpoints)."""
+        if not self.was_initialized:
+            self.initialize()
+        with safe_torch_load():
+            super().load_checkpoint(filename_or_checkpoint)
 
     @property
     def network_module(self) -> TMCANetwork:

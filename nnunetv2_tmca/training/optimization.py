@@ -8,6 +8,8 @@ gain that must reach O(1) to act (beta * z, z of order 5) stays below 0.2 over a
 """
 from __future__ import annotations
 
+from collections import ChainMap
+
 import torch
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 
@@ -60,6 +62,7 @@ class SGDWithAdamWText(torch.optim.Optimizer):
         adamw = torch.optim.AdamW(groups, lr * text_lr_scale, weight_decay=text_weight_decay, fused=fused or None)
         super().__init__(sgd.param_groups + adamw.param_groups, {'lr': lr})
         self.sgd, self.adamw = sgd, adamw
+        self.state = ChainMap(sgd.state, adamw.state)  # read-only view: the inner optimizers hold the state
 
     @torch.no_grad()
     def step(self, closure=None):
