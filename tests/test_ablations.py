@@ -9,7 +9,8 @@ from nnunetv2_tmca.model.config import resolve_stages
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 from nnunetv2_tmca.training.variants.ablations.tmca_ablations import NESTED_ABLATIONS
 
-FORWARDED = {"tmca_network", "attention_grid_fraction", "text_encoder", "text_max_length", "text_mirroring"}
+FORWARDED = {"tmca_network", "attention_grid_fraction", "align_features", "text_encoder", "text_max_length",
+             "text_mirroring"}
 
 
 def resolved_settings(cls, has_regions=False) -> dict:
@@ -23,9 +24,9 @@ def resolved_settings(cls, has_regions=False) -> dict:
     return settings
 
 
-def test_default_writes_the_new_settings():
+def test_default_writes_its_settings():
     s = resolved_settings(nnUNetTrainerTMCA)
-    assert s["network.align_features"] == "skip" and s["network.use_position"] and s["align_positives"] == "target"
+    assert s["network.align_features"] == "decoder" and s["network.use_position"] and s["align_positives"] == "group"
     assert not s["network.fuse_all_channels"] and resolved_settings(nnUNetTrainerTMCA, True)["network.fuse_all_channels"]
 
 

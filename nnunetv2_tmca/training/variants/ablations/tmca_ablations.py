@@ -4,9 +4,9 @@ Nested ablations (``NESTED_ABLATIONS``): each switches exactly ONE part of the d
 else (tests/test_ablations.py compares every resolved setting with the default's):
 _regionAsGlobal (TSSD region term -> one whole-image pooled pair, same stages), _oneAlignStage (the
 alignment losses at one of the default's own stages), _noPixelTerm, _noCrossAttention, _noFiLM,
-_noTargetGate, _noFusion, _noPosition; and two that restore a behaviour from before #16 so that its
-change can be measured: _decoderAlignFeatures (region embeddings from the report-modulated decoder
-features), _exactTextPositives (positives only for identical reports).
+_noTargetGate, _noFusion, _noPosition; and two that switch ON a change of #16 that the default does not
+have yet (the seeded ablations decide): _skipAlignFeatures (region embeddings from the encoder's skip
+features, which no report touched), _targetPositives (positives for targets at the same place).
 
 Coarser switches: none (image only) = nnUNetTrainer; _noAlign (no alignment loss: LGTE only);
 _noLGTE (losses, no text injected into the decoder). _globalAlign and _singleLevel are kept for the
@@ -87,17 +87,19 @@ class nnUNetTrainerTMCA_noPosition(nnUNetTrainerTMCA):
     tmca_network = {"use_position": False}
 
 
-class nnUNetTrainerTMCA_decoderAlignFeatures(nnUNetTrainerTMCA):
-    """Before #16: the heads' pixel embeddings from the decoder features after cross-attention and FiLM."""
-    tmca_network = {"align_features": "decoder"}
+class nnUNetTrainerTMCA_skipAlignFeatures(nnUNetTrainerTMCA):
+    """The heads' pixel embeddings from the encoder's skip features (no report touched them), not from the
+    report-modulated decoder features (the default until the seeded ablations decide)."""
+    align_features = "skip"
 
 
-class nnUNetTrainerTMCA_exactTextPositives(nnUNetTrainerTMCA):
-    """Before #16: positives only for identical (normalised) reports; paraphrases are negatives."""
-    align_positives = "group"
+class nnUNetTrainerTMCA_targetPositives(nnUNetTrainerTMCA):
+    """Positives also for cases whose targets sit at the same place (paraphrases are not pushed apart), not
+    only for identical reports (the default until the seeded ablations decide)."""
+    align_positives = "target"
 
 
 NESTED_ABLATIONS = (nnUNetTrainerTMCA_regionAsGlobal, nnUNetTrainerTMCA_oneAlignStage, nnUNetTrainerTMCA_noPixelTerm,
                     nnUNetTrainerTMCA_noCrossAttention, nnUNetTrainerTMCA_noFiLM, nnUNetTrainerTMCA_noTargetGate,
-                    nnUNetTrainerTMCA_noFusion, nnUNetTrainerTMCA_noPosition, nnUNetTrainerTMCA_decoderAlignFeatures,
-                    nnUNetTrainerTMCA_exactTextPositives)
+                    nnUNetTrainerTMCA_noFusion, nnUNetTrainerTMCA_noPosition, nnUNetTrainerTMCA_skipAlignFeatures,
+                    nnUNetTrainerTMCA_targetPositives)
