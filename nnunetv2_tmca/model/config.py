@@ -35,6 +35,8 @@ class TMCAConfig:
     align_stages: object = "middle"  # stages with an alignment head (target map and losses)
     align_dim: int = 32
     fuse_target_logits: bool = True  # final logits += beta * target-map logit of the finest aligned stage
+    # rows without a report (null text) skip LGTE and the output fusion: their output is the planned U-Net's
+    null_bypass: bool = False
     text_mirroring: str = "off"  # how training mirrored image-report pairs; test-time mirroring follows it
     extra: dict = field(default_factory=dict)
 

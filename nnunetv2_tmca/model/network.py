@@ -92,8 +92,23 @@ class TMCANetwork(nn.Module):
             null = null.expand(batch_size) if null is not None else None
         return self.text_adapter(tokens, mask, null)
 
+    def _bypass_rows(self, text, batch_size: int):
+        """``null_bypass``: (B,) bool of the rows without a report (they skip LGTE and the fusion), else None."""
+        if not self.config.null_bypass:
+            return None
+        text = text if text is not None else self._bound_text
+        if text is None or isinstance(text, str):
+            return torch.ones(batch_size, dtype=torch.bool)
+        null = text.get("null")
+        return None if null is None else null.reshape(-1).expand(batch_size) if null.numel() == 1 else null
+
     def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False):
         skips = self.encoder(x)
+        bypass = self._bypass_rows(text, x.shape[0])
+        # no report in the whole batch: exactly the planned U-Net (in training the text modules stay in the graph)
+        plain = bypass is not None and not self.training and bool(bypass.all())
+        bypass = None if bypass is None or plain or not bypass.any() else \
+            bypass.to(x.device).reshape(-1, *([1] * (x.ndim - 1)))
         tokens, mask, pooled = self._text_for_batch(text, x.shape[0])
         dec = self.decoder
         lres = skips[-1]
@@ -104,12 +119,13 @@ class TMCANetwork(nn.Module):
             feat = dec.stages[s](torch.cat((feat, skips[-(s + 2)]), 1))
             key = str(s)
             head = self.heads[key] if key in self.heads else None
-            if key in self.lgte:
+            if key in self.lgte and not plain:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
-                feat, out = self.lgte[key](feat, tokens, mask, pooled, head, pool)
+                enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool)
+                feat = enhanced if bypass is None else torch.where(bypass, feat, enhanced)
             else:
-                out = head(feat, pooled) if head is not None and (return_alignment or self.output_fusion is not None) \
-                    else None
+                out = head(feat, pooled) if head is not None and (return_alignment or (
+                    self.output_fusion is not None and not plain)) else None
             if out is not None:
                 maps[s] = out["logits"]
                 if s in self.align_stages:
@@ -120,8 +136,9 @@ class TMCANetwork(nn.Module):
                 seg_outputs.append(dec.seg_layers[-1](feat))
             lres = feat
         seg_outputs = seg_outputs[::-1]
-        if self.output_fusion is not None and maps:
-            seg_outputs = [self._fuse(o, maps[max(maps)]) for o in seg_outputs]
+        if self.output_fusion is not None and maps and not plain:
+            z = maps[max(maps)] if bypass is None else maps[max(maps)] * (~bypass).to(maps[max(maps)].dtype)
+            seg_outputs = [self._fuse(o, z) for o in seg_outputs]
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
             return seg, {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}

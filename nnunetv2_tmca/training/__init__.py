@@ -12,3 +12,7 @@ from nnunetv2_tmca.training.variants.schedules.budgets import (  # noqa: F401
     nnUNetTrainerTMCA_textMirror_synth, nnUNetTrainerTMCA_naiveMirror_synth, nnUNetTrainerTMCA_textMirror_cpu,
     nnUNetTrainerTMCA_naiveMirror_cpu, nnUNetTrainerTMCA_noMirror_debug, nnUNetTrainerTMCA_noMirror_synth,
     nnUNetTrainerTMCA_noMirror_cpu, nnUNetTrainerTMCA_fullGrid_synth, nnUNetTrainerTMCA_fullGrid_cpu)
+from nnunetv2_tmca.training.variants.null_text.null_text import (  # noqa: F401  (temporary, issue #15 branch)
+    nnUNetTrainerTMCA_null50, nnUNetTrainerTMCA_null50_demo, nnUNetTrainerTMCA_nullBypass,
+    nnUNetTrainerTMCA_nullBypass50, nnUNetTrainerTMCA_nullBypass50_demo, nnUNetTrainerTMCA_nullBypass50_synth,
+    nnUNetTrainerTMCA_nullBypass_demo, nnUNetTrainerTMCA_nullBypass_synth)

@@ -24,12 +24,18 @@ from nnunetv2_tmca.mirroring.recording import mirror_flag_data_loaders
 from nnunetv2_tmca.mirroring.test_time import paired_mirroring_in_validation
 from nnunetv2_tmca.model.config import TMCAConfig
 from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
-from nnunetv2_tmca.reports import find_raw_dataset_folder, load_dataset_reports
+from nnunetv2_tmca.reports import find_raw_dataset_folder, load_dataset_reports, raw_dataset_case_ids
 from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
 from nnunetv2_tmca.text.encoder import resolve_encoder_name
 from nnunetv2_tmca.training.progress_logging import TMCALocalLogger
 from nnunetv2_tmca.training.text_lookup import TextLookup
 from nnunetv2_tmca.training.validation_text import case_text_binding_dataset
+
+
+def text_key(case_id: str, groups, reportless=()) -> str:
+    """Lookup key of a case's report after a flip trading ``groups``; a case without a report has no mirrored
+    keys and is looked up (as the null text) by its id."""
+    return case_id if case_id in reportless else mirrored_key(case_id, groups)
 
 
 class nnUNetTrainerTMCA(nnUNetTrainer):
@@ -74,6 +80,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self.alignment_loss = None
         self._iteration_in_epoch = 0
         self._flip_texts = {}  # validation: flip axes -> encoded mirrored report of the current case
+        self.reportless_cases = frozenset()  # training cases without a report ("reports_optional"): null text
 
     # ------------------------------------------------------------------ setup
     def tmca_config(self, text_dim: int) -> TMCAConfig:
@@ -84,8 +91,13 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                      "text_mirroring": self.text_mirroring})
 
     def initialize(self):
-        reports = load_dataset_reports(find_raw_dataset_folder(self.plans_manager.dataset_name),
-                                       logger=self.print_to_log_file)
+        raw_folder = find_raw_dataset_folder(self.plans_manager.dataset_name)
+        reports = load_dataset_reports(raw_folder, logger=self.print_to_log_file)
+        training_cases = raw_dataset_case_ids(raw_folder)[0]
+        self.reportless_cases = frozenset(training_cases) - set(reports)
+        self.print_to_log_file(f"TMCA reports: {len(training_cases) - len(self.reportless_cases)} of "
+                               f"{len(training_cases)} training cases have a report; {len(self.reportless_cases)} "
+                               f"train with the learned null text")
         lookup_reports = reports
         if self.report_axes.trades_words and self.report_axes.word_groups:
             lookup_reports = with_mirrored_reports(reports, self.report_axes.word_groups.values())
@@ -100,7 +112,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self.plans_manager.plans['configurations'][self.configuration_name]['tmca'] = config
         self.configuration_manager.configuration['tmca'] = config
         super().initialize()
-        self.text_lookup = TextLookup(table, lookup_reports, self.device)
+        self.text_lookup = TextLookup(table, lookup_reports, self.device, no_report=self.reportless_cases)
         self.alignment_loss = self._build_alignment_loss()
         self.print_to_log_file(f"TMCA: LGTE at decoder stages {self.network_module.lgte_stages}, alignment at "
                                f"{sorted(self.network_module.align_stages)}, {self.text_lookup.num_groups} report "
@@ -175,7 +187,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         mirrored = batch.get('mirrored')
         if not self.report_axes.trades_words or mirrored is None:
             return keys
-        return [mirrored_key(k, self.report_axes.groups_for_flip(torch.nonzero(m).flatten().tolist()))
+        reportless = getattr(self, "reportless_cases", ())
+        return [text_key(k, self.report_axes.groups_for_flip(torch.nonzero(m).flatten().tolist()), reportless)
                 for k, m in zip(keys, mirrored)]
 
     def _align_lambda(self) -> float:
@@ -224,9 +237,11 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             align, parts = torch.zeros((), device=self.device), {"region": 0.0, "pixel": 0.0}
             if self.alignment_loss is not None:
                 fg, valid = self._stage_targets(target, aux["num_stages"], aux["stages"].keys())
-                # the region term needs a report; the pixel term also trains the null text's target map
+                # the region term needs a report; the pixel term also trains the null text's target map, unless
+                # null rows bypass the text path (their target map then reaches no output)
+                pixel_rows = ~text["null"] if self.network_module.config.null_bypass else torch.ones_like(text["null"])
                 align, parts = self.alignment_loss(aux["stages"], fg, text["group"], ~text["null"], valid,
-                                                   pixel_rows=torch.ones_like(text["null"]))
+                                                   pixel_rows=pixel_rows)
             total = loss + self._align_lambda() * align
 
         if self.grad_scaler is not None:
@@ -290,7 +305,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         flipped report."""
         self._flip_texts = self.report_axes.flip_texts(
             self.inference_allowed_mirroring_axes,
-            lambda groups: self.text_lookup.single(mirrored_key(case_id, groups)))
+            lambda groups: self.text_lookup.single(text_key(case_id, groups, self.reportless_cases)))
         try:
             with self.network_module.bind_text(self.text_lookup.single(case_id)):
                 yield
