@@ -239,3 +239,24 @@ def test_half_the_reports_trains_validates_and_predicts_with_the_switch_on(half_
          "--reports", os.path.join(folder, "reports.json")], clean_env(root))
     assert len([f for f in os.listdir(out) if f.endswith(".png")]) == 4
     shutil.rmtree(out)
+
+
+def test_partial_reports_copy_links_images_thins_fold0_training_reports_and_copies_splits(tmp_path):
+    from nnunetv2_tmca.dataset_conversion.partial_reports import partial_reports_copy
+    from nnunetv2_tmca.evaluation.report_curve import fraction_dataset_id
+    raw_root, pre = tmp_path / "raw", tmp_path / "pre"
+    raw_root.mkdir()
+    source = raw_dataset(raw_root, reports={"c1": "a", "c2": "b", "c3": SECRET, "t1": "x"})
+    (pre / source.name).mkdir(parents=True)
+    json.dump([{"train": ["c1", "c2"], "val": ["c3"]}], open(pre / source.name / "splits_final.json", "w"))
+    new_id = fraction_dataset_id(str(raw_root), 985, "Partial", 0.5)
+    assert new_id == 986
+    folder = partial_reports_copy(str(source), str(raw_root), new_id, 0.5, seed=0, preprocessed_root=str(pre),
+                                  use_splits=True)
+    assert os.path.basename(folder) == "Dataset986_PartialR050" and os.path.islink(os.path.join(folder, "imagesTr"))
+    kept = json.load(open(os.path.join(folder, "reports.json")))
+    assert len({"c1", "c2"} & set(kept)) == 1 and kept["c3"] == SECRET and kept["t1"] == "x"  # validation stays
+    assert json.load(open(source / "reports.json"))["c1"] == "a" and "c2" in json.load(open(source / "reports.json"))
+    assert os.path.isfile(pre / "Dataset986_PartialR050" / "splits_final.json")
+    assert fraction_dataset_id(str(raw_root), 985, "Partial", 0.5) == 986  # found again, not made twice
+    assert load_dataset_reports(folder, logger=lambda s: None) == kept

@@ -57,24 +57,27 @@ def eligible_training_cases(raw_folder, splits_file: str | None = None) -> list:
     return raw_dataset_case_ids(raw_folder)[0]
 
 
+def thin_reports(raw_folder, fraction: float, seed: int = 0, splits_file: str | None = None) -> list:
+    """Keep the reports of a seeded ``fraction`` of the eligible training cases of ``raw_folder`` (fold 0's
+    training cases of ``splits_file`` if given, else all), switch ``reports_optional`` on; returns the dropped ids."""
+    if splits_file and not os.path.isfile(splits_file):
+        raise FileNotFoundError(f"{splits_file}: the splits are needed to keep fold 0's validation reports")
+    eligible = eligible_training_cases(raw_folder, splits_file)
+    return keep_reports_of(raw_folder, choose_cases_with_report(eligible, fraction, seed), eligible)
+
+
 def partial_reports_copy(source_folder: str, raw_root: str, dataset_id: int, fraction: float, seed: int = 0,
-                         preprocessed_root: str | None = None, use_splits: bool = False) -> tuple[str, list]:
+                         preprocessed_root: str | None = None, use_splits: bool = False) -> str:
     """``raw_root/Dataset{id}_{name}R{pct}``: links to the source's images and labels, its dataset.json and
     reports.json with the reports of only ``fraction`` of the eligible training cases (fold 0's training cases
     if ``use_splits``, else all; the source's ``splits_final.json`` is copied into ``preprocessed_root``).
-    Returns (folder, dropped ids). An existing folder of that name is reused as it is."""
+    Returns the folder; an existing folder of that name is reused as it is."""
     name = os.path.basename(os.path.normpath(source_folder)).split("_", 1)[1]
     folder = os.path.join(raw_root, f"Dataset{int(dataset_id):03d}_{name}R{int(round(100 * fraction)):03d}")
     source_splits = os.path.join(preprocessed_root, os.path.basename(os.path.normpath(source_folder)),
                                  SPLITS_FILENAME) if preprocessed_root else None
-    if use_splits and not (source_splits and os.path.isfile(source_splits)):
-        raise FileNotFoundError(f"{source_splits}: the source's splits are needed to keep fold 0's validation "
-                                f"reports")
-    eligible = eligible_training_cases(source_folder, source_splits if use_splits else None)
-    keep = choose_cases_with_report(eligible, fraction, seed)
-    dropped = sorted(set(eligible) - set(keep))
     if os.path.isdir(folder):
-        return folder, dropped
+        return folder
     partial = os.path.join(raw_root, f".incomplete_{os.path.basename(folder)}")  # not a Dataset* name
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
@@ -84,10 +87,10 @@ def partial_reports_copy(source_folder: str, raw_root: str, dataset_id: int, fra
             os.symlink(src, os.path.join(partial, entry))
         elif entry in ("dataset.json", REPORTS_FILENAME):
             shutil.copyfile(src, os.path.join(partial, entry))
-    keep_reports_of(partial, keep, eligible)
+    thin_reports(partial, fraction, seed, source_splits if use_splits else None)
     if use_splits:
         target = os.path.join(preprocessed_root, os.path.basename(folder))
         os.makedirs(target, exist_ok=True)
         shutil.copyfile(source_splits, os.path.join(target, SPLITS_FILENAME))
     os.rename(partial, folder)
-    return folder, dropped
+    return folder
