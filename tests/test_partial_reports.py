@@ -161,10 +161,13 @@ def test_null_bypass_rows_compute_the_planned_unet_even_with_open_gates():
             out = net(x, text=text)
             assert torch.allclose(out[0][1], ref[0][1], atol=1e-5)  # the reportless row: plain U-Net
             assert not torch.allclose(out[0][0], ref[0][0], atol=1e-3)  # rows with a report: text-guided
+        with torch.no_grad():  # the plain path (_plainPath's auxiliary output): the planned decoder, every row
+            plain = net(x, text=text, return_alignment=True, return_plain=True)[1]["plain"]
+            assert all(torch.allclose(p, r, atol=1e-5) for p, r in zip(plain, ref))
     net.eval()
     unet.eval()
-    with torch.no_grad():  # no report at all (stock nnUNetv2_predict, --no_text): the planned U-Net
-        assert torch.equal(net(x)[0], unet(x)[0])
+    with torch.no_grad(), pytest.warns(UserWarning, match="without a report"):
+        assert torch.equal(net(x)[0], unet(x)[0])  # no report at all (stock nnUNetv2_predict): the planned U-Net
 
 
 # ------------------------------------------------------------------ dataset helper and stock CLI

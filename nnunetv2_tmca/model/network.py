@@ -102,14 +102,17 @@ class TMCANetwork(nn.Module):
         null = text.get("null")
         return None if null is None else null.reshape(-1).expand(batch_size) if null.numel() == 1 else null
 
-    def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False):
+    def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False,
+                return_plain: bool = False):
+        """``return_plain`` (with ``return_alignment``): also the planned decoder's output on the same encoder
+        features, ``aux["plain"]`` (the image-only path, trained by an auxiliary loss in ``_plainPath``)."""
         skips = self.encoder(x)
-        bypass = self._bypass_rows(text, x.shape[0])
-        # no report in the whole batch: exactly the planned U-Net (in training the text modules stay in the graph)
-        plain = bypass is not None and not self.training and bool(bypass.all())
-        bypass = None if bypass is None or plain or not bypass.any() else \
-            bypass.to(x.device).reshape(-1, *([1] * (x.ndim - 1)))
         tokens, mask, pooled = self._text_for_batch(text, x.shape[0])
+        bypass = self._bypass_rows(text, x.shape[0])
+        if bypass is not None and bool(bypass.all()) and not self.training and not return_alignment:
+            return self.decoder(skips)  # no report in the whole batch: exactly the planned U-Net
+        bypass = None if bypass is None or not bypass.any() else \
+            bypass.to(x.device).reshape(-1, *([1] * (x.ndim - 1)))
         dec = self.decoder
         lres = skips[-1]
         seg_outputs, aligned, maps = [], {}, {}
@@ -119,13 +122,13 @@ class TMCANetwork(nn.Module):
             feat = dec.stages[s](torch.cat((feat, skips[-(s + 2)]), 1))
             key = str(s)
             head = self.heads[key] if key in self.heads else None
-            if key in self.lgte and not plain:
+            if key in self.lgte:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
                 enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool)
                 feat = enhanced if bypass is None else torch.where(bypass, feat, enhanced)
             else:
-                out = head(feat, pooled) if head is not None and (return_alignment or (
-                    self.output_fusion is not None and not plain)) else None
+                out = head(feat, pooled) if head is not None and (return_alignment or self.output_fusion is not None) \
+                    else None
             if out is not None:
                 maps[s] = out["logits"]
                 if s in self.align_stages:
@@ -136,12 +139,15 @@ class TMCANetwork(nn.Module):
                 seg_outputs.append(dec.seg_layers[-1](feat))
             lres = feat
         seg_outputs = seg_outputs[::-1]
-        if self.output_fusion is not None and maps and not plain:
+        if self.output_fusion is not None and maps:
             z = maps[max(maps)] if bypass is None else maps[max(maps)] * (~bypass).to(maps[max(maps)].dtype)
             seg_outputs = [self._fuse(o, z) for o in seg_outputs]
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
-            return seg, {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
+            aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
+            if return_plain:
+                aux["plain"] = self.decoder(skips)
+            return seg, aux
         return seg
 
     def _fuse(self, logits: torch.Tensor, target_logit: torch.Tensor) -> torch.Tensor:

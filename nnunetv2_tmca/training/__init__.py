@@ -15,4 +15,5 @@ from nnunetv2_tmca.training.variants.schedules.budgets import (  # noqa: F401
 from nnunetv2_tmca.training.variants.null_text.null_text import (  # noqa: F401  (temporary, issue #15 branch)
     nnUNetTrainerTMCA_null50, nnUNetTrainerTMCA_null50_demo, nnUNetTrainerTMCA_nullBypass,
     nnUNetTrainerTMCA_nullBypass50, nnUNetTrainerTMCA_nullBypass50_demo, nnUNetTrainerTMCA_nullBypass50_synth,
-    nnUNetTrainerTMCA_nullBypass_demo, nnUNetTrainerTMCA_nullBypass_synth)
+    nnUNetTrainerTMCA_nullBypass_demo, nnUNetTrainerTMCA_nullBypass_synth, nnUNetTrainerTMCA_plainPath,
+    nnUNetTrainerTMCA_plainPath_demo, nnUNetTrainerTMCA_plainPath_synth)

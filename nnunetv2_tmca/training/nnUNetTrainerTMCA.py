@@ -43,6 +43,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     text_encoder: str | None = None  # None: $nnUNet_tmca_text_encoder or the bundled MiniLM
     text_max_length: int = 64
     text_dropout: float = 0.15  # probability of replacing a report by the learned null text
+    # > 0: the planned decoder also runs on the same encoder features and its output gets nnU-Net's loss times this
+    # weight (the image-only path that predicts without a report when tmca_network["null_bypass"]); see _plainPath
+    plain_path_weight: float = 0.0
     # --- network (overrides of TMCAConfig) ---
     tmca_network: dict = {}
     # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages: held-out synthetic Dice 94.4 vs
@@ -232,8 +235,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == 'cuda' else dummy_context():
-            output, aux = self.network(data, text=text, return_alignment=True)
+            output, aux = self.network(data, text=text, return_alignment=True, return_plain=self.plain_path_weight > 0)
             loss = self.loss(output, target)
+            plain = self.loss(aux["plain"], target) if self.plain_path_weight > 0 else None
             align, parts = torch.zeros((), device=self.device), {"region": 0.0, "pixel": 0.0}
             if self.alignment_loss is not None:
                 fg, valid = self._stage_targets(target, aux["num_stages"], aux["stages"].keys())
@@ -242,7 +246,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                 pixel_rows = ~text["null"] if self.network_module.config.null_bypass else torch.ones_like(text["null"])
                 align, parts = self.alignment_loss(aux["stages"], fg, text["group"], ~text["null"], valid,
                                                    pixel_rows=pixel_rows)
-            total = loss + self._align_lambda() * align
+            total = loss + self._align_lambda() * align + (self.plain_path_weight * plain if plain is not None else 0)
 
         if self.grad_scaler is not None:
             self.grad_scaler.scale(total).backward()
