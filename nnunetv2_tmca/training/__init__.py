@@ -13,7 +13,8 @@ from nnunetv2_tmca.training.variants.schedules.budgets import (  # noqa: F401
     nnUNetTrainerTMCA_naiveMirror_cpu, nnUNetTrainerTMCA_noMirror_debug, nnUNetTrainerTMCA_noMirror_synth,
     nnUNetTrainerTMCA_noMirror_cpu, nnUNetTrainerTMCA_fullGrid_synth, nnUNetTrainerTMCA_fullGrid_cpu)
 from nnunetv2_tmca.training.variants.null_text.null_text import (  # noqa: F401  (temporary, issue #15 branch)
-    nnUNetTrainerTMCA_null50, nnUNetTrainerTMCA_null50_demo, nnUNetTrainerTMCA_nullBypass,
-    nnUNetTrainerTMCA_nullBypass50, nnUNetTrainerTMCA_nullBypass50_demo, nnUNetTrainerTMCA_nullBypass50_synth,
-    nnUNetTrainerTMCA_nullBypass_demo, nnUNetTrainerTMCA_nullBypass_synth, nnUNetTrainerTMCA_plainPath,
-    nnUNetTrainerTMCA_plainPath_demo, nnUNetTrainerTMCA_plainPath_synth)
+    nnUNetTrainerTMCA_nullBypass, nnUNetTrainerTMCA_nullBypass50, nnUNetTrainerTMCA_nullBypass50_demo,
+    nnUNetTrainerTMCA_nullBypass_cpu, nnUNetTrainerTMCA_nullBypass_demo, nnUNetTrainerTMCA_nullBypass_synth,
+    nnUNetTrainerTMCA_nullText, nnUNetTrainerTMCA_nullText50, nnUNetTrainerTMCA_nullText50_demo,
+    nnUNetTrainerTMCA_nullText_cpu, nnUNetTrainerTMCA_nullText_demo, nnUNetTrainerTMCA_nullText_synth,
+    nnUNetTrainerTMCA_plainPath, nnUNetTrainerTMCA_plainPath_demo, nnUNetTrainerTMCA_plainPath_synth)

@@ -1,27 +1,32 @@
-"""How a TMCA model predicts without a report (issue #15): the null-text variants compared in
+"""How a TMCA model predicts without a report (issue #15): the variants compared in
 documentation/benchmarks.md ("Prediction without a report").
 
-``_nullBypass``: rows without a report (dropped or missing) skip LGTE and the target-informed output
-fusion, so the no-report output is the planned U-Net's (all gates are residual: identity path);
-``_nullBypass50`` also drops half of the reports (text dropout 0.5) so that this path trains on
-half of the rows; ``_null50`` drops half of the reports without the bypass. ``_plainPath``: the bypass,
-and the planned decoder also runs on every row's encoder features with nnU-Net's loss (weight 1), so the
-no-report path trains on every sample as the image-only nnU-Net does; no text dropout (reports are never
-dropped: the plain path is the no-report model). Cost: one more decoder pass per step.
+The default (``null_bypass = True``): rows without a report (dropped or missing) skip LGTE and the
+target-informed output fusion, so the no-report output is the planned U-Net's (every text module is a
+residual branch: the identity path). ``_nullBypass`` names it explicitly (the runs that chose it).
+``_nullText``: the former default, null rows go through the text path with the learned null text.
+``_nullBypass50`` / ``_nullText50``: the same with half of the reports dropped (text dropout 0.5).
+``_plainPath``: the bypass, and the planned decoder also runs on every row's encoder features with
+nnU-Net's loss (weight 1), so the no-report path trains on every sample as the image-only nnU-Net does;
+no text dropout. Cost: one more decoder pass per step.
 """
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
-from nnunetv2_tmca.training.variants.schedules.budgets import DemoBudget, SynthBudget
+from nnunetv2_tmca.training.variants.schedules.budgets import CPUBudget, DemoBudget, SynthBudget
 
 
 class nnUNetTrainerTMCA_nullBypass(nnUNetTrainerTMCA):
-    tmca_network = {"null_bypass": True}
+    null_bypass = True
+
+
+class nnUNetTrainerTMCA_nullText(nnUNetTrainerTMCA):
+    null_bypass = False
 
 
 class nnUNetTrainerTMCA_nullBypass50(nnUNetTrainerTMCA_nullBypass):
     text_dropout = 0.5
 
 
-class nnUNetTrainerTMCA_null50(nnUNetTrainerTMCA):
+class nnUNetTrainerTMCA_nullText50(nnUNetTrainerTMCA_nullText):
     text_dropout = 0.5
 
 
@@ -30,15 +35,11 @@ class nnUNetTrainerTMCA_plainPath(nnUNetTrainerTMCA_nullBypass):
     text_dropout = 0.0
 
 
-class nnUNetTrainerTMCA_plainPath_demo(DemoBudget, nnUNetTrainerTMCA_plainPath):
-    pass
-
-
-class nnUNetTrainerTMCA_plainPath_synth(SynthBudget, nnUNetTrainerTMCA_plainPath):
-    pass
-
-
 class nnUNetTrainerTMCA_nullBypass_demo(DemoBudget, nnUNetTrainerTMCA_nullBypass):
+    pass
+
+
+class nnUNetTrainerTMCA_nullText_demo(DemoBudget, nnUNetTrainerTMCA_nullText):
     pass
 
 
@@ -46,7 +47,11 @@ class nnUNetTrainerTMCA_nullBypass50_demo(DemoBudget, nnUNetTrainerTMCA_nullBypa
     pass
 
 
-class nnUNetTrainerTMCA_null50_demo(DemoBudget, nnUNetTrainerTMCA_null50):
+class nnUNetTrainerTMCA_nullText50_demo(DemoBudget, nnUNetTrainerTMCA_nullText50):
+    pass
+
+
+class nnUNetTrainerTMCA_plainPath_demo(DemoBudget, nnUNetTrainerTMCA_plainPath):
     pass
 
 
@@ -54,5 +59,17 @@ class nnUNetTrainerTMCA_nullBypass_synth(SynthBudget, nnUNetTrainerTMCA_nullBypa
     pass
 
 
-class nnUNetTrainerTMCA_nullBypass50_synth(SynthBudget, nnUNetTrainerTMCA_nullBypass50):
+class nnUNetTrainerTMCA_nullText_synth(SynthBudget, nnUNetTrainerTMCA_nullText):
+    pass
+
+
+class nnUNetTrainerTMCA_plainPath_synth(SynthBudget, nnUNetTrainerTMCA_plainPath):
+    pass
+
+
+class nnUNetTrainerTMCA_nullBypass_cpu(CPUBudget, nnUNetTrainerTMCA_nullBypass):
+    pass
+
+
+class nnUNetTrainerTMCA_nullText_cpu(CPUBudget, nnUNetTrainerTMCA_nullText):
     pass
