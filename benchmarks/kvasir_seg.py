@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qata_cov19 import parser, report_curve, trainers_of  # noqa: E402
 
-from nnunetv2_tmca.evaluation.comparison import run_real_benchmark  # noqa: E402
+from nnunetv2_tmca.experiments.real_data import run_real_benchmark  # noqa: E402
 
 
 def main():

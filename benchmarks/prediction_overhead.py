@@ -4,7 +4,7 @@ The stock command predicts the same network with the learned null text; nnUNetv2
 additionally loads the text encoder, encodes each case's report and binds it before the sliding
 window. Both run sequentially (-npp 0 -nps 0), alternating, ``--rounds`` times; medians.
 
-    python benchmarks/prediction_overhead.py -d 991 -c 2d -tr nnUNetTrainerTMCA_adamw_synth \
+    python benchmarks/prediction_overhead.py -d 991 -c 2d -tr nnUNetTrainerTMCA_synth \
         -i $nnUNet_raw/Dataset991_TMCASynthetic/imagesTs
 """
 import argparse

@@ -20,7 +20,8 @@ table.md, dice.png and overlays into --out. Steps whose results exist are skippe
 import argparse
 import os
 
-from nnunetv2_tmca.evaluation.comparison import budget_trainers, run_real_benchmark
+from nnunetv2_tmca.experiments.budgets import write_budget_trainers
+from nnunetv2_tmca.experiments.real_data import run_real_benchmark
 
 BUDGET_SUFFIX = {"full": "", "cpu": "_cpu", "synth": "_synth", "demo": "_demo", "debug": "_debug"}
 
@@ -56,8 +57,9 @@ def report_curve(args, trainers, baseline):
     """After the benchmark: the few-reports curve of ``trainers[0]`` on the same validation cases."""
     if not args.report_fraction:
         return
-    from nnunetv2_tmca.evaluation.comparison import nnunet_env, raw_dataset_folder, validation_subset
-    from nnunetv2_tmca.evaluation.report_curve import run_report_curve
+    from nnunetv2_tmca.experiments.real_data import raw_dataset_folder, validation_subset
+    from nnunetv2_tmca.experiments.report_curve import run_report_curve
+    from nnunetv2_tmca.experiments.runner import nnunet_env
     env = nnunet_env(os.path.abspath(args.out))
     raw = raw_dataset_folder(env, args.dataset_id)
     out = os.path.join(os.path.abspath(args.out), f"benchmark_{args.dataset_id}")
@@ -81,7 +83,7 @@ def trainers_of(args):
     if not custom:
         return trainers, baseline, None
     folder = os.path.join(os.path.abspath(args.out), f"benchmark_{args.dataset_id}", "trainers")
-    made = budget_trainers(folder, trainers + ([baseline] if baseline else []), args.epochs or 30,
+    made = write_budget_trainers(folder, trainers + ([baseline] if baseline else []), args.epochs or 30,
                            args.iterations or 20, args.batch_size or 12)
     return made[:len(trainers)], (made[-1] if baseline else None), folder
 

@@ -51,8 +51,8 @@ def main():
                    dataset_id=args.dataset_id, device=args.device, seed=1, dim=args.dim,
                    side_by_side=args.side_by_side, num_lesions=tuple(args.num_lesions))
     if args.report_fraction:
-        from nnunetv2_tmca.evaluation.comparison import nnunet_env
-        from nnunetv2_tmca.evaluation.report_curve import run_report_curve
+        from nnunetv2_tmca.experiments.report_curve import run_report_curve
+        from nnunetv2_tmca.experiments.runner import nnunet_env
         out = os.path.abspath(args.out)
         env = nnunet_env(out)
         raw = os.path.join(env["nnUNet_raw"], f"Dataset{args.dataset_id:03d}_TMCASynthetic")

@@ -28,7 +28,8 @@ def make_trainer(trainer_name, dataset, configuration, device, batch_size):
 
     name = maybe_convert_to_dataset_name(dataset)
     plans = load_json(join(nnUNet_preprocessed, name, "nnUNetPlans.json"))
-    plans["configurations"][configuration]["batch_size"] = batch_size
+    if batch_size:  # else the plan's
+        plans["configurations"][configuration]["batch_size"] = batch_size
     plans["continue_training"] = False
     dataset_json = load_json(join(nnUNet_preprocessed, name, "dataset.json"))
     cls = recursive_find_trainer_class_by_name(trainer_name)
@@ -70,9 +71,16 @@ def step_memory(trainer, batch, device) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         trainer.train_step(batch)
     params = sum(p.numel() * p.element_size() for p in trainer.network.parameters())
-    state = sum(v.numel() * v.element_size() for st in trainer.optimizer.state.values() for v in st.values()
-                if isinstance(v, torch.Tensor))
-    return sum(saved.values()) + 2 * params + state
+    return sum(saved.values()) + 2 * params + tensor_bytes(trainer.optimizer.state_dict())
+
+
+def tensor_bytes(obj) -> int:
+    """Bytes of the tensors in nested dicts / lists (an optimizer's state_dict, whatever optimizers it wraps)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    return sum(tensor_bytes(v) for v in obj) if isinstance(obj, (list, tuple)) else 0
 
 
 def time_one_step(trainer, batch, device) -> float:
@@ -81,6 +89,17 @@ def time_one_step(trainer, batch, device) -> float:
     trainer.train_step(batch)
     sync(device)
     return time.perf_counter() - start
+
+
+def alternating_steps(trainers: dict, batches: list, iterations: int, device: str) -> tuple[dict, dict]:
+    """Step times ({name: [s, ...]}, one step of each trainer in turn, the order alternating) and each
+    trainer's step memory (``step_memory``, bytes) on the same batches."""
+    names = list(trainers)
+    times = {n: [] for n in names}
+    for i in range(iterations):
+        for n in (names if i % 2 == 0 else names[::-1]):
+            times[n].append(time_one_step(trainers[n], batches[i % len(batches)], device))
+    return times, {n: step_memory(t, batches[0], device) for n, t in trainers.items()}
 
 
 def main():
@@ -101,11 +120,7 @@ def main():
     batches = draw_batches(trainers[args.baseline], args.batches)
     for t in trainers.values():  # warm-up
         t.train_step(batches[0])
-    times = {n: [] for n in names}
-    for i in range(args.iterations):
-        for n in (names if i % 2 == 0 else names[::-1]):  # alternate the order, too
-            times[n].append(time_one_step(trainers[n], batches[i % len(batches)], args.device))
-    memory = {n: step_memory(t, batches[0], args.device) for n, t in trainers.items()}
+    times, memory = alternating_steps(trainers, batches, args.iterations, args.device)
     n_params = {n: sum(p.numel() for p in t.network.parameters()) for n, t in trainers.items()}
 
     patch = trainers[args.baseline].configuration_manager.patch_size

@@ -13,8 +13,8 @@ import os
 import tempfile
 import time
 
-from nnunetv2_tmca.evaluation.comparison import (cores_for_side_by_side, nnunet_env, plan, predict_and_evaluate,
-                                                 run_logged, step, train, train_many)
+from nnunetv2_tmca.experiments.comparison import plan, predict_and_evaluate, train, train_many
+from nnunetv2_tmca.experiments.runner import cores_for_side_by_side, nnunet_env, run_logged, step
 
 DEMO_ID = 999
 

@@ -18,7 +18,7 @@ import re
 import unicodedata
 from typing import Callable, Iterable, Sequence
 
-from nnunetv2_tmca.io_utils import atomic_write_bytes
+from nnunetv2_tmca.io_utils import atomic_write_json, find_raw_dataset_folder  # noqa: F401 (re-exported)
 
 REPORTS_FILENAME = "reports.json"
 MAX_IDS_IN_MESSAGE = 10
@@ -79,6 +79,9 @@ def _read_json_pairs(path: str):
         # e.msg is a fixed parser message; never include e.doc (the file content)
         raise ReportError(f"Reports file {path} is not valid JSON: {e.msg} at line {e.lineno} "
                           f"column {e.colno}", path) from None
+    except RecursionError:
+        raise ReportError(f"Reports file {path} is nested too deeply to be a reports file (it must be one JSON "
+                          f"object mapping case id -> report text).", path) from None
 
 
 def load_reports(path) -> dict[str, str]:
@@ -210,7 +213,8 @@ def load_dataset_reports(raw_dataset_folder, logger: Callable[[str], object] = p
     Training cases without a report are an error naming them, unless the raw ``dataset.json`` says
     ``"tmca": {"reports_optional": true}``. imagesTs case ids count as known. A case id present in
     both imagesTr and imagesTs is an error (its report would be ambiguous). Logs counts only;
-    returns case id -> text.
+    returns case id -> text for the training and test cases (reports of unknown ids are ignored:
+    not returned, never encoded); no report at all is an error.
     """
     folder = os.fspath(raw_dataset_folder)
     path = os.path.join(folder, REPORTS_FILENAME)
@@ -226,16 +230,18 @@ def load_dataset_reports(raw_dataset_folder, logger: Callable[[str], object] = p
         raise ReportError(f"Case ids must be unique across imagesTr and imagesTs, but {format_ids(both)} "
                           f"appear in both; their reports in {path} would be ambiguous.", path, both)
     unknown = check_reports_cover_cases(reports, train, path, known_extra_ids=test, logger=logger, optional=optional)
-    if not reports:
-        raise ReportError(f"Reports file {path} holds no report at all: train the image-only nnUNetTrainer, or "
-                          f"add reports.", path)
     n_test = len(set(test) & set(reports))
     n_train = len(set(train) & set(reports))
     partial = f" ({n_train} of {len(train)} training cases have a report, {len(train) - n_train} train with the " \
               f"null text: {REPORTS_OPTIONAL_KEY})" if optional else ""
     logger(f"{path}: {len(reports)} reports for {len(train)} training cases, "
            f"{n_test} of {len(test)} test cases ({len(unknown)} unknown ids){partial}")
-    return reports
+    ignored = set(unknown)
+    known = {k: v for k, v in reports.items() if k not in ignored}
+    if not known:
+        raise ReportError(f"Reports file {path} holds no report of a training or test case: train the image-only "
+                          f"nnUNetTrainer, or add reports.", path)
+    return known
 
 
 def text_hash(text: str) -> str:
@@ -253,28 +259,3 @@ def normalize_report(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
     return " ".join(text.split())
-
-
-def atomic_write_json(obj, path, indent: int = 2) -> None:
-    """Write ``obj`` as UTF-8 JSON to ``path`` atomically.
-
-    ``obj`` is serialized completely first; the bytes then go to a temporary file in the
-    same folder (flushed, fsynced) that ``os.replace`` moves over ``path``. A failure at any
-    point leaves an existing ``path`` untouched and no temporary file behind.
-    """
-    data = json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8")
-    atomic_write_bytes(data + b"\n", os.fspath(path))
-
-
-def find_raw_dataset_folder(dataset_name_or_id) -> str:
-    """``$nnUNet_raw/DatasetXXX_Name`` for a dataset name or id; FileNotFoundError if absent."""
-    from nnunetv2.paths import nnUNet_raw
-    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
-
-    if not nnUNet_raw:
-        raise RuntimeError("The environment variable nnUNet_raw is not set; cannot locate raw datasets.")
-    name = maybe_convert_to_dataset_name(dataset_name_or_id)
-    folder = os.path.join(os.fspath(nnUNet_raw), name)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"Raw dataset folder not found: {folder} (check nnUNet_raw)")
-    return folder

@@ -3,11 +3,8 @@
 Every nnU-Net command runs in a subprocess whose environment holds only PATH, HOME and nnU-Net's
 variables, as a user's fresh shell would: the stock CLIs must find the TMCA trainers on their own.
 """
-import json
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 

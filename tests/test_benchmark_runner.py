@@ -62,9 +62,9 @@ def test_qata_benchmark_script_converts_trains_predicts_and_tabulates(tmp_path):
 
 
 def test_custom_budget_trainers_are_found_by_nnunet(tmp_path):
-    from nnunetv2_tmca.evaluation.comparison import budget_trainers
+    from nnunetv2_tmca.experiments.budgets import write_budget_trainers
     folder = tmp_path / "trainers"
-    names = budget_trainers(str(folder), ["nnUNetTrainerTMCA_noMirror", "nnUNetTrainer"], 3, 8, 2)
+    names = write_budget_trainers(str(folder), ["nnUNetTrainerTMCA_noMirror", "nnUNetTrainer"], 3, 8, 2)
     assert names == ["nnUNetTrainerTMCA_noMirror_e3i8b2", "nnUNetTrainer_e3i8b2"]
     code = ("from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name as find\n"
             "from nnunetv2_tmca.training import nnUNetTrainerTMCA_noMirror\n"
@@ -80,7 +80,7 @@ def test_custom_budget_trainers_are_found_by_nnunet(tmp_path):
 
 
 def test_training_progress_lines(capsys):
-    from nnunetv2_tmca.evaluation.comparison import EpochProgress
+    from nnunetv2_tmca.experiments.runner import EpochProgress
     progress = EpochProgress()
     for line in ["2026-11-29 01:00:00.1: Epoch 0", "2026-11-29 01:00:00.2: train_loss -0.2",
                  "2026-11-29 01:00:09.0: Pseudo dice [np.float32(0.6359), np.float32(0.5)]",
@@ -94,7 +94,7 @@ def test_training_progress_lines(capsys):
 
 
 def test_predictions_of_a_retrained_model_are_not_reused(tmp_path):
-    from nnunetv2_tmca.evaluation.comparison import _predictions_up_to_date
+    from nnunetv2_tmca.experiments.comparison import _predictions_up_to_date
     results = tmp_path / "results"
     fold = results / "Dataset992_X" / "nnUNetTrainerTMCA_synth__nnUNetPlans__2d" / "fold_0"
     fold.mkdir(parents=True)

@@ -218,30 +218,15 @@ def test_pooled_attention_grid_equals_explicit_pool_attend_upsample(dim):
             assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_plans_of_earlier_models_rebuild_the_earlier_readout():
-    """Plans written before the attention grid existed rebuild the readout r^T (W_o m + b_o) they were trained
-    with (C input channels), so their checkpoints load and predict as before."""
-    legacy = {k: v for k, v in CONFIG.to_dict().items() if k not in ("attention_grid_fraction", "attention_readout")}
-    cfg = TMCAConfig.from_dict(legacy)
-    assert cfg.attention_readout == "projected" and cfg.attention_grid_fraction is None
-    assert TMCAConfig.from_dict({**legacy, "attention_grid_fraction": None}).attention_readout == "mixture"
-    with pytest.raises(ValueError):
-        TMCAConfig.from_dict({**legacy, "attention_readout": "other"})
-    torch.manual_seed(0)
-    net = build_tmca_network(make_unet(PlainConvUNet, 2, 4), cfg)
-    checked = 0
-    for s, head in net.heads.items():
-        if head.attention_readout is not None:
-            att = net.lgte[s].attention
-            assert head.attention_readout.in_channels == att.out.out_channels
-            feat = torch.randn(2, att.q.in_channels, 8, 8)
-            tokens, mask = torch.randn(2, 5, CONFIG.model_dim), torch.ones(2, 5, dtype=torch.bool)
-            _, projected = att(feat, tokens, mask)
-            att.return_projected = False
-            _, mixed = att(feat, tokens, mask)
-            assert torch.allclose(projected, att.out(mixed), atol=1e-5)
-            checked += 1
-    assert checked
+def test_plans_of_released_models_load_and_older_development_plans_fail_clearly():
+    """0.1.0 wrote attention_readout="mixture" into the plans (still accepted); plans older than 0.1.0 (neither
+    key) and the removed "projected" readout get an error that says to retrain."""
+    released = {**CONFIG.to_dict(), "attention_readout": "mixture"}
+    assert TMCAConfig.from_dict(released) == CONFIG
+    older = {k: v for k, v in CONFIG.to_dict().items() if k != "attention_grid_fraction"}
+    for plans in (older, {**CONFIG.to_dict(), "attention_readout": "projected"}):
+        with pytest.raises(ValueError, match="retrain"):
+            TMCAConfig.from_dict(plans)
 
 
 def test_pooled_grid_network_under_autocast_is_finite_and_trains():

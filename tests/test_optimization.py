@@ -41,6 +41,7 @@ def test_grad_scaler_unscale_and_step_update_both_parameter_sets_and_hooks_run()
         assert g.abs().max() < 10  # unscaled (a scale of 256 would show)
         assert not torch.equal(b, p.detach())
     assert len(optimizer.adamw.state) == len(text)  # AdamW stepped the text parameters
+    assert len(optimizer.state) == len(list(model.parameters()))  # the view counts both optimizers' state
 
 
 def test_state_dict_round_trip():

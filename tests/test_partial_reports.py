@@ -87,7 +87,7 @@ def test_reports_optional_must_be_a_boolean(tmp_path, value):
 
 def test_a_reports_file_without_any_report_is_an_error_even_if_optional(tmp_path):
     folder = raw_dataset(tmp_path, True, reports={})
-    with pytest.raises(ReportError, match="no report at all"):
+    with pytest.raises(ReportError, match="holds no report of a training or test case"):
         load_dataset_reports(folder, logger=lambda s: None)
 
 
@@ -246,7 +246,7 @@ def test_half_the_reports_trains_validates_and_predicts_with_the_switch_on(half_
 
 def test_partial_reports_copy_links_images_thins_fold0_training_reports_and_copies_splits(tmp_path):
     from nnunetv2_tmca.dataset_conversion.partial_reports import partial_reports_copy
-    from nnunetv2_tmca.evaluation.report_curve import fraction_dataset_id
+    from nnunetv2_tmca.experiments.report_curve import fraction_dataset_id
     raw_root, pre = tmp_path / "raw", tmp_path / "pre"
     raw_root.mkdir()
     source = raw_dataset(raw_root, reports={"c1": "a", "c2": "b", "c3": SECRET, "t1": "x"})

@@ -37,8 +37,12 @@ def test_every_trainer_variant_is_found_by_name():
         module = importlib.import_module(info.name)
         defined |= {name for name, obj in vars(module).items() if inspect.isclass(obj) and
                     issubclass(obj, nnUNetTrainer) and obj.__module__ == module.__name__}
-    assert {"nnUNetTrainerTMCA", "nnUNetTrainerTMCA_fullGrid", "nnUNetTrainerTMCA_noMirror_cpu"} <= defined
-    for name in sorted(defined):
+    assert {"nnUNetTrainerTMCA", "nnUNetTrainerTMCA_fullGrid", "nnUNetTrainerTMCA_noMirror"} <= defined
+    exported = set(training.__all__)
+    assert defined <= exported  # the list is derived: nothing defined is left out
+    assert {f"{base}_{budget}" for base in defined | {"nnUNetTrainer"} for budget in ("debug", "demo", "synth", "cpu")} \
+        <= exported
+    for name in sorted(exported):
         assert recursive_find_trainer_class_by_name(name).__name__ == name, name
 
 

@@ -30,7 +30,8 @@ from nnunetv2_tmca.dataset_conversion.destination import Destination, SPLITS_FIL
 from nnunetv2_tmca.dataset_conversion.image_io import (
     ImageStats, load_image, load_mask, resize_image, resize_mask, save_png)
 from nnunetv2_tmca.dataset_conversion.splits import build_splits
-from nnunetv2_tmca.reports import REPORTS_FILENAME, atomic_write_json
+from nnunetv2_tmca.io_utils import atomic_write_json
+from nnunetv2_tmca.reports import REPORTS_FILENAME
 
 # 2D PNG: nnU-Net's patch axes are (H, W); "left/right" runs along W, "upper/lower" along H.
 REPORT_AXES_2D = {"left_right": 1, "upper_lower": 0}

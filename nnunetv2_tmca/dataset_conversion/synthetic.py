@@ -21,7 +21,9 @@ Conventions
 
 Case ids: ``synth_0000``... (imagesTr/labelsTr), ``synthts_0000``...
 (imagesTs/labelsTs). ``reports.json`` (next to dataset.json) holds the reports of
-all training and test cases.
+all training and test cases. ``report_style="clinical"`` writes multi-section reports instead
+(:mod:`.synthetic_clinical`: the targets are the nodules among other named findings); the
+images and masks are the same as with the default ``"short"`` style.
 
 Generation is deterministic given ``seed``: case ``i`` of a split uses the random
 stream ``default_rng([seed, split, i])``, so it does not depend on how many
@@ -41,16 +43,19 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from nnunetv2_tmca.dataset_conversion.synthetic_clinical import render_clinical_report
 from nnunetv2_tmca.dataset_conversion.synthetic_images import as_shape, cell_of_point, sample_case
 from nnunetv2_tmca.dataset_conversion.synthetic_reports import CELLS, SIDES, TYPO_WORDS, ZONES, render_report
-from nnunetv2_tmca.reports import REPORTS_FILENAME, atomic_write_json
+from nnunetv2_tmca.io_utils import atomic_write_json
+from nnunetv2_tmca.reports import REPORTS_FILENAME
 
 # the generator's pieces stay importable from here, next to the writer and the CLI
-__all__ = ["make_synthetic_dataset", "main", "sample_case", "render_report", "cell_of_point",
+__all__ = ["make_synthetic_dataset", "main", "sample_case", "render_report", "render_clinical_report", "cell_of_point",
            "CELLS", "SIDES", "ZONES", "TYPO_WORDS", "TRAIN_PREFIX", "TEST_PREFIX"]
 
 TRAIN_PREFIX = "synth_"
 TEST_PREFIX = "synthts_"
+REPORT_STYLES = ("short", "clinical")
 
 
 def _write_case(image: np.ndarray, mask: np.ndarray, image_file: str, label_file: str, dim: int) -> None:
@@ -66,7 +71,7 @@ def _write_case(image: np.ndarray, mask: np.ndarray, image_file: str, label_file
             sitk.WriteImage(itk, fname, True)
 
 
-def _tmca_info(dim: int) -> dict:
+def _tmca_info(dim: int, report_style: str = "short") -> dict:
     if dim == 2:
         axes = {"left_right": 1, "upper_lower": 0}
         desc = ("Report words refer to image axes. 2D PNG: nnU-Net loads (C, 1, H, W); the axes given are those of "
@@ -78,18 +83,24 @@ def _tmca_info(dim: int) -> dict:
         desc = ("Report words refer to image axes. 3D NIfTI: nnU-Net loads (C, Z, Y, X); spatial axes given: "
                 "upper_lower = 0 (Z; 'upper' = small index), left_right = 2 (X; 'left' = small index). "
                 "Zones: upper/middle/lower = thirds along Z, left/right = halves along X; Y is not named.")
-    return {"report_axes": axes,
+    info = {"report_axes": axes,
             "description": "Synthetic language-guided dataset (nnunetv2_tmca): several look-alike lesions, the "
                            "report names which are the target. " + desc}
+    if report_style == "clinical":
+        info["report_style"] = "clinical"
+        info["description"] += (" Clinical-style reports: the target is the nodule(s); every other lesion is "
+                                "named as a different finding.")
+    return info
 
 
 def make_synthetic_dataset(raw_root: str, dataset_id: int = 990, name: str = "TMCASynthetic",
                            num_train: int = 40, num_test: int = 10, size: int = 64, dim: int = 2,
                            num_lesions: tuple = (4, 5), num_targets: tuple = (1, 3),
                            empty_fraction: float = 0.0, typo_rate: float = 0.05, seed: int = 0,
-                           overwrite: bool = False) -> str:
+                           overwrite: bool = False, report_style: str = "short") -> str:
     """Writes raw_root/Dataset{id:03d}_{name}/ (images/labels Tr+Ts, dataset.json, reports.json).
 
+    report_style: "short" (one sentence naming the targets) or "clinical" (multi-section reports).
     Returns the dataset folder. Raises FileExistsError if the folder exists and
     overwrite is False, or if another folder with the same dataset id exists.
     """
@@ -102,6 +113,8 @@ def make_synthetic_dataset(raw_root: str, dataset_id: int = 990, name: str = "TM
         raise ValueError("num_train must be >= 1 and num_test >= 0")
     if not 0.0 <= empty_fraction <= 1.0 or not 0.0 <= typo_rate <= 1.0:
         raise ValueError("empty_fraction and typo_rate must be in [0, 1]")
+    if report_style not in REPORT_STYLES:
+        raise ValueError(f"report_style must be one of {REPORT_STYLES}, got {report_style!r}")
     shape = as_shape(size, dim)
     # validate lesion settings early (cheap dry run)
     sample_case(np.random.default_rng(0), shape, dim, num_lesions, num_targets, typo_rate=0.0)
@@ -132,8 +145,10 @@ def make_synthetic_dataset(raw_root: str, dataset_id: int = 990, name: str = "TM
             for i in range(n_cases):
                 case = f"{prefix}{i:04d}"
                 rng = np.random.default_rng([seed, split, i])
-                image, mask, report, _ = sample_case(rng, shape, dim, num_lesions, num_targets,
+                image, mask, report, meta = sample_case(rng, shape, dim, num_lesions, num_targets,
                                                      empty=i in empty_idx, typo_rate=typo_rate)
+                if report_style == "clinical":  # same image and mask, the report drawn after them
+                    report = render_clinical_report(meta["lesions"], rng, dim, typo_rate)[0]
                 _write_case(image, mask, os.path.join(tmp, img_dir, f"{case}_0000{file_ending}"),
                             os.path.join(tmp, lab_dir, f"{case}{file_ending}"), dim)
                 reports[case] = report
@@ -144,7 +159,7 @@ def make_synthetic_dataset(raw_root: str, dataset_id: int = 990, name: str = "TM
                               description=f"Synthetic {dim}D language-guided segmentation dataset (seed {seed}).",
                               license="CC0 (synthetic data)",
                               converted_by="nnunetv2_tmca.dataset_conversion.synthetic",
-                              numTest=num_test, tmca=_tmca_info(dim))
+                              numTest=num_test, tmca=_tmca_info(dim, report_style))
         atomic_write_json(reports, os.path.join(tmp, REPORTS_FILENAME))
 
         if os.path.exists(folder):
@@ -176,6 +191,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="of them named by the report (default 1 3)")
     parser.add_argument("--empty_fraction", type=float, default=0.0, help="fraction of cases without target")
     parser.add_argument("--typo_rate", type=float, default=0.05, help="fraction of reports with a typo")
+    parser.add_argument("--report_style", choices=REPORT_STYLES, default="short",
+                        help="short: one sentence naming the targets (default); clinical: EXAMINATION / INDICATION / "
+                             "COMPARISON / FINDINGS / IMPRESSION reports, 80+ words, the target (nodules) among "
+                             "other named findings")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     parser.add_argument("--report_fraction", type=float, default=None, metavar="F",
@@ -192,7 +211,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         folder = make_synthetic_dataset(raw_root, args.dataset_id, args.name, args.num_train, args.num_test,
                                         size=size, dim=args.dim, num_lesions=tuple(args.num_lesions),
                                         num_targets=tuple(args.num_targets), empty_fraction=args.empty_fraction,
-                                        typo_rate=args.typo_rate, seed=args.seed, overwrite=args.overwrite)
+                                        typo_rate=args.typo_rate, seed=args.seed, overwrite=args.overwrite,
+                                        report_style=args.report_style)
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
@@ -203,7 +223,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print(f"Wrote {folder}")
     print(f"  {args.dim}D, size {size}, {args.num_train} training cases, {args.num_test} test cases, "
           f"{int(round(args.empty_fraction * args.num_train)) + int(round(args.empty_fraction * args.num_test))} "
-          f"without target, reports in {REPORTS_FILENAME}"
+          f"without target, {args.report_style} reports in {REPORTS_FILENAME}"
           + (f" ({len(dropped)} training cases without one: reports_optional)" if dropped else ""))
 
 

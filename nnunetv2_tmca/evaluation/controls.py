@@ -7,7 +7,7 @@ only carry counts.
 from __future__ import annotations
 
 import warnings
-from typing import Iterable, Optional
+from typing import Iterable
 
 import numpy as np
 

@@ -211,6 +211,25 @@ def evaluate_folders(reference_folder: str, prediction_folder: str, file_ending:
     return result
 
 
+RAW_DATASET_SUBFOLDERS = ("imagesTr", "labelsTr", "imagesTs", "labelsTs")
+
+
+def refuse_summary_in_dataset(prediction_folder: str, reference_folder: str) -> None:
+    """The default summary goes into the prediction folder: refuse when that is the reference folder, a folder of
+    an nnU-Net raw dataset (e.g. ``-pred labelsTs``) or lies in nnUNet_preprocessed, which must not be written to."""
+    from nnunetv2_tmca.io_utils import is_inside
+    real = os.path.realpath(prediction_folder)
+    parent = os.path.dirname(real)
+    raw, preprocessed = os.environ.get("nnUNet_raw"), os.environ.get("nnUNet_preprocessed")
+    dataset_subfolder = os.path.basename(real) in RAW_DATASET_SUBFOLDERS and os.path.isfile(
+        os.path.join(parent, "dataset.json"))
+    raw_dataset_root = bool(raw) and os.path.realpath(raw) in (real, parent)
+    if is_inside(real, reference_folder) or dataset_subfolder or raw_dataset_root or \
+            (preprocessed and is_inside(real, preprocessed)):
+        raise ValueError(f"-pred {prediction_folder} is the reference folder or part of an nnU-Net dataset: the "
+                         f"summary would be written into it. Pass -o FILE elsewhere.")
+
+
 def save_summary(summary: dict, output_file: str) -> None:
     """Write ``summary`` as JSON atomically (temporary file + os.replace)."""
     from nnunetv2_tmca.io_utils import atomic_write_bytes
@@ -298,6 +317,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = p.parse_args(argv)
     out = a.o if a.o is not None else os.path.join(a.pred, SUMMARY_FILE_NAME)
     try:
+        if a.o is None:
+            refuse_summary_in_dataset(a.pred, a.ref)
         summary = evaluate_folders(a.ref, a.pred, file_ending=a.file_ending, labels=a.l, hd95=a.hd95,
                                    empty_value=a.empty_value, output_file=out, num_processes=a.np,
                                    allow_missing=a.allow_missing)

@@ -3,7 +3,9 @@
 Every flag of ``nnUNetv2_predict`` keeps its meaning; added: ``--reports FILE`` (default: the
 ``reports.json`` next to the input folder, i.e. ``<input>/../reports.json``, which is where a
 raw nnU-Net dataset keeps it for imagesTs), ``--no_text`` (image-only through the learned null
-text) and ``--allow_missing_reports``.
+text), ``--allow_missing_reports`` and ``--trust_checkpoints`` (unpickle checkpoints freely, see
+nnunetv2_tmca.checkpoints). Inputs are checked before the output folder is created; expected
+errors end as one line with exit code 1 (``--verbose``: traceback).
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import argparse
 import os
 
 import torch
+
+from nnunetv2_tmca.cli_errors import UserInputError, one_line_errors
 
 
 def _add_common_arguments(p: argparse.ArgumentParser):
@@ -20,7 +24,7 @@ def _add_common_arguments(p: argparse.ArgumentParser):
     p.add_argument('-step_size', type=float, default=0.5, help='sliding window step size (default 0.5)')
     p.add_argument('--disable_tta', action='store_true', help='disable test-time mirroring (the trainer already '
                                                                'restricts it to axes no report word refers to)')
-    p.add_argument('--verbose', action='store_true')
+    p.add_argument('--verbose', action='store_true', help='nnU-Net\'s verbose output; errors with traceback')
     p.add_argument('--save_probabilities', action='store_true', help='also export .npz probabilities')
     p.add_argument('--continue_prediction', '--c', action='store_true', help='skip cases already predicted')
     p.add_argument('-chk', type=str, default='checkpoint_final.pth', help='checkpoint name')
@@ -34,6 +38,9 @@ def _add_common_arguments(p: argparse.ArgumentParser):
     p.add_argument('--no_text', action='store_true', help='predict image-only with the learned null text')
     p.add_argument('--allow_missing_reports', action='store_true',
                    help='predict cases without a report with the learned null text (warning) instead of stopping')
+    p.add_argument('--trust_checkpoints', action='store_true',
+                   help='load the checkpoints with full unpickling (only for model folders from a source you trust; '
+                        'default: weights-only loading, which runs no code from the file)')
 
 
 def default_reports_path(input_folder: str) -> str:
@@ -54,15 +61,18 @@ def _device(name: str) -> torch.device:
 
 
 def _run(args, model_folder: str, num_parts: int = 1, part_id: int = 0):
+    from nnunetv2_tmca.checkpoints import trust_checkpoints
     from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
+    from nnunetv2_tmca.inference.safe_outputs import validate_prediction_inputs
 
+    if args.trust_checkpoints:
+        trust_checkpoints()
     reports = None
     if not args.no_text:
         reports = args.reports or default_reports_path(args.i)
         if not os.path.isfile(reports):
-            raise SystemExit(f"nnUNetv2_predict_tmca: no reports file at {reports}. Pass --reports FILE, or "
-                             f"--no_text to predict image-only.")
-    os.makedirs(args.o, exist_ok=True)
+            raise UserInputError(f"no reports file at {reports}. Pass --reports FILE, or --no_text to predict "
+                                 f"image-only.")
     folds = [i if i == 'all' else int(i) for i in args.f]
     predictor = nnUNetPredictorTMCA(tile_step_size=args.step_size, use_gaussian=True,
                                     use_mirroring=not args.disable_tta, perform_everything_on_device=True,
@@ -70,6 +80,8 @@ def _run(args, model_folder: str, num_parts: int = 1, part_id: int = 0):
                                     allow_tqdm=not args.disable_progress_bar, reports=reports,
                                     use_text=not args.no_text, allow_missing_reports=args.allow_missing_reports)
     predictor.initialize_from_trained_model_folder(model_folder, folds, checkpoint_name=args.chk)
+    validate_prediction_inputs(predictor, args.i, args.o, num_parts, part_id)  # before anything is written
+    os.makedirs(args.o, exist_ok=True)
     if args.npp == 0 and args.nps == 0 and num_parts == 1:
         predictor.predict_from_files_sequential(args.i, args.o, save_probabilities=args.save_probabilities,
                                                 overwrite=not args.continue_prediction,
@@ -83,6 +95,7 @@ def _run(args, model_folder: str, num_parts: int = 1, part_id: int = 0):
                                      num_parts=num_parts, part_id=part_id)
 
 
+@one_line_errors('nnUNetv2_predict_tmca')
 def main(argv=None):
     p = argparse.ArgumentParser(description='Predict with a TMCA model (nnUNetTrainerTMCA or a variant), each case '
                                             'with its own report. Same flags as nnUNetv2_predict.')
@@ -97,11 +110,11 @@ def main(argv=None):
     from nnunetv2.utilities.file_path_utilities import get_output_folder
     model_folder = get_output_folder(args.d, args.tr, args.p, args.c)
     if not os.path.isdir(model_folder):
-        raise SystemExit(f"nnUNetv2_predict_tmca: model folder {model_folder} does not exist (train first, or check "
-                         f"-d/-tr/-p/-c)")
+        raise UserInputError(f"model folder {model_folder} does not exist (train first, or check -d/-tr/-p/-c)")
     _run(args, model_folder, args.num_parts, args.part_id)
 
 
+@one_line_errors('nnUNetv2_predict_tmca_from_modelfolder')
 def main_modelfolder(argv=None):
     p = argparse.ArgumentParser(description='Like nnUNetv2_predict_from_modelfolder, for TMCA models with reports.')
     _add_common_arguments(p)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
+from nnunetv2_tmca.checkpoints import safe_torch_load
+from nnunetv2_tmca.inference.safe_outputs import atomic_exports, drop_unreadable_outputs
 from nnunetv2_tmca.mirroring.axes import ReportAxes
 from nnunetv2_tmca.mirroring.test_time import predict_with_paired_mirroring
 from nnunetv2_tmca.mirroring.words import mirror_report
@@ -124,7 +126,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         if missing:
             raise FileNotFoundError(f"Missing checkpoint(s): {missing}. Train these folds first or choose other "
                                     f"folds with -f / another checkpoint with -chk.")
-        super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
+        with safe_torch_load():  # a shared model folder is untrusted input: no code from its checkpoints
+            super().initialize_from_trained_model_folder(model_training_output_dir, use_folds, checkpoint_name)
         _ = self.tmca_network
 
     @functools.cached_property
@@ -136,7 +139,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         if self._encoder is None:
             from nnunetv2_tmca.text.encoder import FrozenTextEncoder
             cfg = self.tmca_network.config
-            self._encoder = FrozenTextEncoder(cfg.text_encoder, max_length=cfg.text_max_length, device=str(self.device))
+            self._encoder = FrozenTextEncoder(cfg.text_encoder, max_length=cfg.text_max_length, device=str(self.device),
+                                              expected_hidden_size=cfg.text_dim)
         return self._encoder
 
     def _encode(self, texts):
@@ -182,6 +186,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
 
     # ---------------------------------------------- nnU-Net hooks: the case travels with its data
     def _manage_input_and_output_lists(self, *args, **kwargs):
+        drop_unreadable_outputs(self, args, kwargs)  # --c: an unreadable output is not "done"
         inputs, outputs, prev = super()._manage_input_and_output_lists(*args, **kwargs)
         self.check_reports([case_id_of(files, self.dataset_json["file_ending"]) for files in inputs])
         return inputs, outputs, prev
@@ -207,7 +212,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                     yield item  # nnU-Net predicts this item before it asks for the next one
         items = bound_items()
         try:
-            return super().predict_from_data_iterator(items, save_probabilities, num_processes_segmentation_export)
+            with atomic_exports():  # each output complete or absent: --c can trust what exists
+                return super().predict_from_data_iterator(items, save_probabilities, num_processes_segmentation_export)
         finally:
             items.close()  # ends the last case's binding
 
@@ -221,7 +227,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             folder_with_segs_from_prev_stage, overwrite, 0, 1, save_probabilities)
         results = []
         for i, files in enumerate(inputs):
-            with self.bound_report(self.report_of_case(case_id_of(files, self.dataset_json["file_ending"]))):
+            with self.bound_report(self.report_of_case(case_id_of(files, self.dataset_json["file_ending"]))), \
+                    atomic_exports():
                 results += super().predict_from_files_sequential(
                     [files], [outputs[i]] if outputs is not None else None, save_probabilities, True,
                     folder_with_segs_from_prev_stage) or []

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from nnunetv2_tmca.cli_errors import one_line_errors
+
 
 def _pad_to_multiple(x: torch.Tensor, multiple) -> torch.Tensor:
     pads = []
@@ -99,6 +101,11 @@ def visualize_cases(predictor, input_folder: str, output_folder: str, reference_
     ending = predictor.dataset_json["file_ending"]
     lists = create_lists_from_splitted_dataset_folder(input_folder, ending)
     case_ids = [os.path.basename(f[0])[:-(len(ending) + 5)] for f in lists]
+    unknown = sorted(set(cases or ()) - set(case_ids))
+    if unknown:
+        from nnunetv2_tmca.cli_errors import UserInputError
+        from nnunetv2_tmca.reports import format_ids
+        raise UserInputError(f"--cases names {format_ids(unknown)} without images CASE_0000{ending} in {input_folder}.")
     wanted = [(c, f) for c, f in zip(case_ids, lists) if cases is None or c in cases]
     predictor.check_reports([c for c, _ in wanted])
     reader = predictor.plans_manager.image_reader_writer_class()
@@ -124,6 +131,7 @@ def visualize_cases(predictor, input_folder: str, output_folder: str, reference_
     return written
 
 
+@one_line_errors("nnUNetv2_tmca_visualize")
 def main(argv=None):
     p = argparse.ArgumentParser(description="Overlays of prediction, reference and per-stage report-to-pixel target "
                                             "maps of a TMCA model, one PNG per case.")
@@ -142,7 +150,12 @@ def main(argv=None):
     p.add_argument("--show_report", action="store_true", help="print the report text on the picture")
     p.add_argument("--no_text", action="store_true")
     p.add_argument("-device", default="cuda")
+    p.add_argument("--trust_checkpoints", action="store_true", help="unpickle checkpoints freely (trusted files only)")
+    p.add_argument("--verbose", action="store_true", help="show full tracebacks of errors")
     args = p.parse_args(argv)
+    if args.trust_checkpoints:
+        from nnunetv2_tmca.checkpoints import trust_checkpoints
+        trust_checkpoints()
     from nnunetv2.utilities.file_path_utilities import get_output_folder
     from nnunetv2_tmca.inference.cli import default_reports_path
     from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA

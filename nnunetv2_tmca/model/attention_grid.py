@@ -6,13 +6,16 @@ features average-pooled by power-of-two factors k = (k_1, ..., k_D),
 and its output is spread back by nearest (block) upsampling, up_k(A)(x) = A(floor(x / k)).
 Both are computed as sums over the prod(k) strided slices F[o::k] (with their exact adjoints as the
 backward pass): on the CPU 2-3.4x faster than avg_pool / broadcasting views of (..., s, k) blocks
-(benchmarks/lgte_kernels.py).
+(benchmarks/lgte_kernels.py). Elsewhere (CUDA, torch.compile) those PyTorch ops compute it (kernels.py).
 """
 from __future__ import annotations
 
 import itertools
 
 import torch
+from torch.nn import functional as F
+
+from nnunetv2_tmca.model.kernels import use_custom_kernels
 
 
 def query_pooling(feature_shape, input_shape, grid_fraction: float | None):
@@ -84,13 +87,27 @@ class _AddBlockUpsampled(torch.autograd.Function):
         return grad.to(ctx.dtypes[0]), g_coarse.to(ctx.dtypes[1]), None
 
 
+def _interleaved(shape, pool):
+    """(s_1, k_1, ..., s_D, k_D) for coarse sizes s and pooling k (k may be all ones)."""
+    return [v for s, k in zip(shape, pool) for v in (s, k)]
+
+
 def avg_pool_grid(x: torch.Tensor, pool) -> torch.Tensor:
     """pool_k(x); x (B, C, *S) with each S_a divisible by k_a."""
-    return _BlockMean.apply(x, tuple(pool))
+    pool = tuple(pool)
+    if use_custom_kernels(x):
+        return _BlockMean.apply(x, pool)
+    return (F.avg_pool2d if x.ndim == 4 else F.avg_pool3d)(x, pool, pool)
 
 
 def add_block_upsampled(fine: torch.Tensor, coarse: torch.Tensor, pool=None) -> torch.Tensor:
     """fine + up_k(coarse) (pool None: fine + coarse); coarse has fine's channels or one channel."""
     if pool is None:
         return fine + coarse
-    return _AddBlockUpsampled.apply(fine, coarse, tuple(pool))
+    pool = tuple(pool)
+    if use_custom_kernels(fine):
+        return _AddBlockUpsampled.apply(fine, coarse, pool)
+    b, c = fine.shape[:2]
+    blocks = fine.reshape(b, c, *_interleaved(coarse.shape[2:], pool))
+    spread = coarse.reshape(b, coarse.shape[1], *_interleaved(coarse.shape[2:], [1] * len(pool)))
+    return (blocks + spread).reshape(fine.shape)

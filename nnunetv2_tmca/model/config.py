@@ -24,12 +24,8 @@ class TMCAConfig:
     use_film: bool = True
     use_target_map: bool = True
     # attention queries average-pooled to about this fraction of the patch per axis at finer stages (see lgte.py);
-    # None = every stage attends at its own resolution (plans written before this setting existed). The trainer's
-    # default is 0.25.
-    attention_grid_fraction: float | None = None
-    # what the alignment head's attention readout r reads: "mixture" (r^T m, m the attention mixture) or
-    # "projected" (r^T (W_o m + b_o), C channels), the form of plans written before the attention grid existed
-    attention_readout: str = "mixture"
+    # None = every stage attends at its own resolution
+    attention_grid_fraction: float | None = 0.25
     attention_dim: int = 64
     attention_heads: int = 4
     align_stages: object = "middle"  # stages with an alignment head (target map and losses)
@@ -44,13 +40,16 @@ class TMCAConfig:
     def from_dict(cls, d: dict | None) -> "TMCAConfig":
         d = dict(d or {})
         known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
+        unknown = set(d) - known - {"attention_readout"}
         if unknown:
             raise ValueError(f"Unknown TMCA settings in the plans: {sorted(unknown)}")
-        if "text_dim" in d and "attention_grid_fraction" not in d and "attention_readout" not in d:
-            d["attention_readout"] = "projected"  # plans of a model trained before these settings existed
-        if d.get("attention_readout", "mixture") not in ("mixture", "projected"):
-            raise ValueError(f"attention_readout must be 'mixture' or 'projected', not {d['attention_readout']!r}")
+        # 0.1.0 wrote the one readout it had ("mixture") into the plans; development models before it have neither
+        # key and a readout this version cannot build (CHANGELOG 0.2.0)
+        readout = d.pop("attention_readout", None)
+        if readout not in (None, "mixture") or ("text_dim" in d and readout is None
+                                                  and "attention_grid_fraction" not in d):
+            raise ValueError("These plans come from a development model older than nnunetv2_tmca 0.1.0 (attention "
+                             "readout 'projected'); retrain it with this version (see CHANGELOG.md, 0.2.0).")
         return cls(**d)
 
     def to_dict(self) -> dict:

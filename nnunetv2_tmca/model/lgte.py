@@ -32,10 +32,8 @@ def _channel_view(v: torch.Tensor, ndim: int) -> torch.Tensor:
 class CrossModalAttention(nn.Module):
     """Pixels attend over tokens, computed channel-first (no (B, N, C) transposes of large maps)."""
 
-    def __init__(self, channels: int, text_dim: int, attention_dim: int, heads: int, conv_op=nn.Conv2d,
-                 return_projected: bool = False):
+    def __init__(self, channels: int, text_dim: int, attention_dim: int, heads: int, conv_op=nn.Conv2d):
         super().__init__()
-        self.return_projected = return_projected  # second output W_o m + b_o (C channels) instead of m
         attention_dim = max(heads, attention_dim // heads * heads)
         self.attention_dim, self.heads, self.head_dim = attention_dim, heads, attention_dim // heads
         self.q = conv_op(channels, attention_dim, 1, 1, 0, bias=False)
@@ -61,8 +59,7 @@ class CrossModalAttention(nn.Module):
         weight = self.out.weight
         delta = pointwise_conv(mixed, self.out, weight * self.gate.reshape(-1, *([1] * (weight.ndim - 1))),
                                self.out.bias * self.gate)
-        return add_block_upsampled(feat, delta, pool), pointwise_conv(mixed, self.out) if self.return_projected \
-            else mixed
+        return add_block_upsampled(feat, delta, pool), mixed
 
 
 class FiLM(nn.Module):
@@ -80,10 +77,10 @@ class FiLM(nn.Module):
 class LGTEBlock(nn.Module):
     def __init__(self, channels: int, text_dim: int, attention_dim: int = 64, attention_heads: int = 4,
                  use_cross_attention: bool = True, use_film: bool = True, use_target_map: bool = True,
-                 conv_op=nn.Conv2d, attention_returns_projected: bool = False):
+                 conv_op=nn.Conv2d):
         super().__init__()
         self.attention = CrossModalAttention(channels, text_dim, attention_dim, attention_heads, conv_op,
-                                             attention_returns_projected) if use_cross_attention else None
+) if use_cross_attention else None
         self.film = FiLM(channels, text_dim) if use_film else None
         self.target_gate = nn.Parameter(torch.zeros(())) if use_target_map else None
 

@@ -50,15 +50,13 @@ class TMCANetwork(nn.Module):
                                         config.text_max_length)
         attention_stages = set(resolve_stages(config.attention_stages, n)) & set(self.lgte_stages) \
             if config.use_cross_attention else set()
-        projected = config.attention_readout == "projected"
         self.lgte = nn.ModuleDict({str(s): LGTEBlock(channels[s], d, config.attention_dim, config.attention_heads,
                                                      s in attention_stages, config.use_film,
-                                                     config.use_target_map, conv_op, projected)
+                                                     config.use_target_map, conv_op)
                                    for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
         self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op,
-                                                          (channels[s] if projected else
-                                                           self.lgte[str(s)].attention.attention_dim)
+                                                          self.lgte[str(s)].attention.attention_dim
                                                           if s in attention_stages else None)
                                     for s in head_stages})
         # target-informed output fusion: final logits += beta * z of the finest head (beta starts at 0)
@@ -75,13 +73,17 @@ class TMCANetwork(nn.Module):
         finally:
             self._bound_text = previous
 
-    def _text_for_batch(self, text, batch_size: int):
-        text = text if text is not None else self._bound_text
-        if text is None and not self.training and not self._warned_no_text:
+    @torch.compiler.disable
+    def _warn_no_text_once(self):
+        """Outside torch.compile's graph: reading and setting the once-flag there would recompile."""
+        if not self._warned_no_text:
             self._warned_no_text = True
             warnings.warn("This TMCA network was called without a report: it predicts image-only with the learned "
                           "null text. To use the reports, predict with nnUNetv2_predict_tmca --reports FILE (or "
-                          "nnUNetPredictorTMCA); --no_text there makes image-only prediction explicit.", stacklevel=3)
+                          "nnUNetPredictorTMCA); --no_text there makes image-only prediction explicit.", stacklevel=4)
+
+    def _text_for_batch(self, text, batch_size: int):
+        text = text if text is not None else self._bound_text
         if text is None or (isinstance(text, str) and text == NULL_TEXT):
             return self.text_adapter(None, None, batch_size=batch_size)
         tokens, mask, null = text["tokens"], text["mask"], text.get("null")
@@ -106,8 +108,10 @@ class TMCANetwork(nn.Module):
                 return_plain: bool = False):
         """``return_plain`` (with ``return_alignment``): also the planned decoder's output on the same encoder
         features, ``aux["plain"]`` (the image-only path, trained by an auxiliary loss in ``_plainPath``)."""
-        skips = self.encoder(x)
+        if text is None and self._bound_text is None and not self.training:
+            self._warn_no_text_once()  # under torch.compile a graph break, before the whole graph (one graph)
         tokens, mask, pooled = self._text_for_batch(text, x.shape[0])
+        skips = self.encoder(x)
         bypass = self._bypass_rows(text, x.shape[0])
         if bypass is not None and bool(bypass.all()) and not self.training and not return_alignment:
             return self.decoder(skips)  # no report in the whole batch: exactly the planned U-Net

@@ -15,6 +15,16 @@ import torch
 from torch import nn
 
 
+def _coordinate_features(shape: tuple, device, dtype, num_frequencies: int = 2) -> torch.Tensor:
+    axes = [torch.linspace(-1, 1, n, device=device, dtype=dtype) for n in shape]
+    grids = torch.meshgrid(*axes, indexing="ij")
+    feats = []
+    for g in grids:
+        for k in range(num_frequencies):
+            feats += [torch.sin(math.pi * 2 ** k * g / 2), torch.cos(math.pi * 2 ** k * g / 2)]
+    return torch.stack(feats)[None]
+
+
 @lru_cache(maxsize=32)
 def coordinate_features(shape: tuple, device, dtype, num_frequencies: int = 2) -> torch.Tensor:
     """(1, 2 * K * dims, *shape); cached per (shape, device, dtype), never modified in place.
@@ -22,13 +32,7 @@ def coordinate_features(shape: tuple, device, dtype, num_frequencies: int = 2) -
     Made outside inference mode, so that a tensor cached during prediction can serve training later.
     """
     with torch.inference_mode(False), torch.no_grad():
-        axes = [torch.linspace(-1, 1, n, device=device, dtype=dtype) for n in shape]
-        grids = torch.meshgrid(*axes, indexing="ij")
-        feats = []
-        for g in grids:
-            for k in range(num_frequencies):
-                feats += [torch.sin(math.pi * 2 ** k * g / 2), torch.cos(math.pi * 2 ** k * g / 2)]
-        return torch.stack(feats)[None]
+        return _coordinate_features(shape, device, dtype, num_frequencies)
 
 
 class PositionProjection(nn.Module):
@@ -41,5 +45,7 @@ class PositionProjection(nn.Module):
         self.proj = conv_op(2 * num_frequencies * dims, out_channels, 1, 1, 0, bias=False)
 
     def forward(self, reference: torch.Tensor) -> torch.Tensor:
-        pos = coordinate_features(tuple(reference.shape[2:]), reference.device, reference.dtype, self.num_frequencies)
+        # traced by torch.compile, which folds the constant itself (dynamo does not honour lru_cache)
+        features = _coordinate_features if torch.compiler.is_compiling() else coordinate_features
+        pos = features(tuple(reference.shape[2:]), reference.device, reference.dtype, self.num_frequencies)
         return self.proj(pos)

@@ -5,8 +5,10 @@ File: ``$nnUNet_preprocessed/DatasetXXX/tmca_text_cache/<encoder>__L<max_length>
 Tensors ``tokens`` (N, L, D) float16, ``mask`` (N, L) uint8, ``pooled`` (N, D) float32; the
 header metadata holds the format tag, the encoder identity and the sha256 of each text in
 row order. safetensors never unpickles. A cache whose identity differs is stale, one that
-cannot be parsed or is inconsistent is corrupt: both are rebuilt with a warning. Texts that
-are new since the last run are encoded and appended (incremental). Writes are atomic.
+cannot be parsed or is inconsistent (also: token states whose size contradicts the stored
+identity) is corrupt: both are rebuilt with a warning. Texts that are new since the last run
+are encoded and appended (incremental); rows of texts no longer in the reports are removed, so
+the file holds exactly the current reports' encodings. Writes are atomic.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ import numpy as np
 
 from nnunetv2_tmca.io_utils import atomic_write_bytes
 from nnunetv2_tmca.reports import text_hash
-from nnunetv2_tmca.text.encoder import DEFAULT_MAX_LENGTH, FrozenTextEncoder, encoder_identity, resolve_encoder_name
+from nnunetv2_tmca.text.encoder import (DEFAULT_MAX_LENGTH, FrozenTextEncoder, check_max_length, encoder_identity,
+                                        resolve_encoder_name)
 
 CACHE_FORMAT = "nnunetv2_tmca.text_cache.v1"
 CACHE_SUBFOLDER = "tmca_text_cache"
@@ -105,6 +108,11 @@ def load_table(path: str) -> TextEncodingTable:
                              f"mask {mask.shape}, pooled {pooled.shape}, {n} hashes")
     if not (np.isfinite(tokens).all() and np.isfinite(pooled).all()):
         raise TextCacheError(f"corrupt text cache {path}: non-finite values")
+    hidden, length = (identity.get("hidden_size"), identity.get("max_length")) if isinstance(identity, dict) \
+        else (None, None)
+    if hidden not in (0, tokens.shape[2]) or not isinstance(length, int) or tokens.shape[1] > length:
+        raise TextCacheError(f"corrupt text cache {path}: token states of shape {tokens.shape} contradict the "
+                             f"stored encoder identity (hidden size {hidden}, max length {length})")
     return TextEncodingTable(tokens=tokens, mask=mask.astype(bool), pooled=pooled, hashes=list(hashes),
                              identity=identity, path=path)
 
@@ -125,15 +133,38 @@ def _append(table: TextEncodingTable | None, new_hashes: list, enc, identity: di
                              hashes=table.hashes + list(new_hashes), identity=identity, path=path)
 
 
+def _select_rows(table: TextEncodingTable, rows: list) -> TextEncodingTable:
+    length = max(1, int(table.mask[rows].sum(1).max())) if rows else 1
+    return TextEncodingTable(tokens=table.tokens[rows, :length], mask=table.mask[rows, :length],
+                             pooled=table.pooled[rows], hashes=[table.hashes[i] for i in rows],
+                             identity=table.identity, path=table.path)
+
+
+def current_rows(table: TextEncodingTable, unique: dict) -> list:
+    """Rows of ``table`` whose text is a current report or a mirrored version of one (the trainer's
+    text-consistent mirroring caches those next to the originals); all other rows are stale."""
+    candidates = [h for h in table.hashes if h not in unique]
+    derived = set()
+    if candidates:
+        from nnunetv2_tmca.mirroring.axes import nonempty_subsets
+        from nnunetv2_tmca.mirroring.words import WORD_PAIRS, mirror_report
+        derived = {text_hash(mirror_report(t, subset)) for t in unique.values()
+                   for subset in nonempty_subsets(sorted(WORD_PAIRS))}
+    return [i for i, h in enumerate(table.hashes) if h in unique or h in derived]
+
+
 def ensure_text_encodings(reports: dict, cache_folder: str, encoder_name: str | None = None,
                           max_length: int = DEFAULT_MAX_LENGTH, device: str = "cpu", logger=print,
                           progress: bool = True, encoder: FrozenTextEncoder | None = None) -> TextEncodingTable:
     """Return the table for ``reports`` (case id -> text), encoding only texts not yet cached.
 
-    Logs the encoder, number of cases, unique texts, cache hits and the cache path; never text.
+    The cache file keeps exactly the encodings of the current reports (and of their mirrored
+    versions): rows of texts no longer in ``reports`` (a report removed, e.g. a withdrawn consent)
+    are deleted from it. Logs the encoder, number of cases, unique texts, cache hits, removed rows
+    and the cache path; never text.
     """
     name = encoder.name if encoder is not None else resolve_encoder_name(encoder_name)
-    max_length = encoder.max_length if encoder is not None else int(max_length)
+    max_length = encoder.max_length if encoder is not None else check_max_length(max_length)
     path = cache_path(cache_folder, name, max_length)
     identity = encoder_identity(name, max_length)
     unique = {}
@@ -150,15 +181,21 @@ def ensure_text_encodings(reports: dict, cache_folder: str, encoder_name: str | 
         except TextCacheError as e:
             logger(f"WARNING: {e}. Rebuilding it.")
             table = None
+    removed = 0
+    if table is not None:
+        keep = current_rows(table, unique)
+        removed = len(table.hashes) - len(keep)
+        table = _select_rows(table, keep) if removed else table
     known = set(table.hashes) if table is not None else set()
     missing = [h for h in unique if h not in known]
     logger(f"Text encoder: {name} (max_length {max_length}); {len(reports)} cases with reports, "
-           f"{len(unique)} unique texts, {len(unique) - len(missing)} cached, {len(missing)} to encode; "
-           f"cache: {path}")
+           f"{len(unique)} unique texts, {len(unique) - len(missing)} cached, {len(missing)} to encode"
+           f"{f', {removed} no longer in the reports removed' if removed else ''}; cache: {path}")
     if missing:
         encoder = encoder or FrozenTextEncoder(name, max_length=max_length, device=device)
         enc = encoder.encode([unique[h] for h in missing], progress=progress)
         table = _append(table, missing, enc, identity, path)
+    if missing or removed:
         save_table(table, path)
     table.path = path
     return table.bind_cases(reports)

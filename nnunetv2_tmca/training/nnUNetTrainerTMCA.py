@@ -17,6 +17,9 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.helpers import dummy_context
 from torch import autocast, nn
 
+from nnunetv2_tmca.checkpoints import guard_pretrained_weights_loading, safe_torch_load
+from nnunetv2_tmca.cli_errors import install_excepthook
+from nnunetv2_tmca.io_utils import find_raw_dataset_folder
 from nnunetv2_tmca.losses import MultiLevelAlignmentLoss
 from nnunetv2_tmca.mirroring.axes import ReportAxes
 from nnunetv2_tmca.mirroring.keys import mirrored_key, with_mirrored_reports
@@ -24,7 +27,7 @@ from nnunetv2_tmca.mirroring.recording import mirror_flag_data_loaders
 from nnunetv2_tmca.mirroring.test_time import paired_mirroring_in_validation
 from nnunetv2_tmca.model.config import TMCAConfig
 from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
-from nnunetv2_tmca.reports import find_raw_dataset_folder, load_dataset_reports, raw_dataset_case_ids
+from nnunetv2_tmca.reports import load_dataset_reports, raw_dataset_case_ids
 from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
 from nnunetv2_tmca.text.encoder import resolve_encoder_name
 from nnunetv2_tmca.training.progress_logging import TMCALocalLogger
@@ -52,9 +55,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     plain_path_weight: float = 0.0
     # --- network (overrides of TMCAConfig) ---
     tmca_network: dict = {}
-    # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages: held-out synthetic Dice 94.4 vs
-    # 94.5 at full resolution (_fullGrid), lower time and memory overhead (documentation/benchmarks.md, "Training
-    # overhead"); None attends at every stage's resolution
+    # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages (why: documentation/
+    # benchmarks.md, "Training overhead"); None attends at every stage's resolution
     attention_grid_fraction: float | None = 0.25
     # --- alignment loss ---
     align_weight: float = 1.0  # lambda
@@ -63,17 +65,15 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     align_tau: float = 0.1
     align_region_weight: float = 1.0
     align_pixel_weight: float = 1.0
-    # AdamW (lr = 0.1 x nnU-Net's initial lr, same poly decay) for the new modules, nnU-Net's SGD for the U-Net.
-    # Measured on the synthetic report-guided set (1,000 iterations): SGD for everything reached validation
-    # Dice 0.62, AdamW for the text side 0.86+ (documentation/benchmarks.md).
+    # AdamW (lr = 0.1 x nnU-Net's initial lr, same poly decay) for the new modules, nnU-Net's SGD for the U-Net
+    # (why: documentation/benchmarks.md, "Synthetic report-guided segmentation", AdamW vs SGD rows)
     text_optimizer: str = "adamw"  # or "sgd": nnU-Net's SGD for every parameter (times text_lr_scale)
     text_lr_scale: float = 0.1
     # --- augmentation policy ---
     max_rotation_degrees: float = 15.0
     # "consistent": nnU-Net's mirror axes, each flip trading the report's words (left <-> right, upper <-> lower)
     # in training, validation and prediction; "off": mirror only along axes no report word refers to; "naive":
-    # flip, report unchanged (a control). Same budgets (documentation/benchmarks.md, "Mirroring"): synthetic
-    # held-out Dice consistent 91.7, off 86.9, naive 59.1; QaTa-COV19 consistent 69.3 / 79.4, off 68.0 / 80.2.
+    # flip, report unchanged (a control). Why the default: documentation/benchmarks.md, "Mirroring".
     text_mirroring: str = "consistent"
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
@@ -88,6 +88,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self._iteration_in_epoch = 0
         self._flip_texts = {}  # validation: flip axes -> encoded mirrored report of the current case
         self.reportless_cases = frozenset()  # training cases without a report ("reports_optional"): null text
+        install_excepthook("nnUNetv2_train")  # bad reports, encoder, cache, checkpoint: one line, exit code 1
+        guard_pretrained_weights_loading()  # -pretrained_weights FILE: loaded without running code from FILE
 
     # ------------------------------------------------------------------ setup
     def tmca_config(self, text_dim: int) -> TMCAConfig:
@@ -126,6 +128,13 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                f"{sorted(self.network_module.align_stages)}, {self.text_lookup.num_groups} report "
                                f"groups, text dropout {self.text_dropout}, lambda {self.align_weight} "
                                f"({self.align_mode})")
+
+    def load_checkpoint(self, filename_or_checkpoint) -> None:
+        """nnU-Net's (``--c``, ``--val``, ``--val_best``), with the file loaded weights-only (nnunetv2_tmca.checkpoints)."""
+        if not self.was_initialized:
+            self.initialize()
+        with safe_torch_load():
+            super().load_checkpoint(filename_or_checkpoint)
 
     @property
     def network_module(self) -> TMCANetwork:

@@ -4,6 +4,8 @@ lr_group(t) = lr_scale_group * initial_lr * (1 - t / T)^0.9; the planned U-Net k
 """
 from __future__ import annotations
 
+from collections import ChainMap
+
 import torch
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 
@@ -53,6 +55,7 @@ class SGDWithAdamWText(torch.optim.Optimizer):
                                   weight_decay=text_weight_decay, fused=fused or None)
         super().__init__(sgd.param_groups + adamw.param_groups, {'lr': lr})
         self.sgd, self.adamw = sgd, adamw
+        self.state = ChainMap(sgd.state, adamw.state)  # read-only view: the inner optimizers hold the state
 
     @torch.no_grad()
     def step(self, closure=None):

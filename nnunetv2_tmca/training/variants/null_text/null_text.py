@@ -9,9 +9,9 @@ residual branch: the identity path). ``_nullBypass`` names it explicitly (the ru
 ``_plainPath``: the bypass, and the planned decoder also runs on every row's encoder features with
 nnU-Net's loss (weight 1), so the no-report path trains on every sample as the image-only nnU-Net does;
 no text dropout. Cost: one more decoder pass per step.
+Each exists at every named budget too (``_demo``, ``_synth``, ``_cpu``, ...; ``variants/schedules/budgets.py``).
 """
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
-from nnunetv2_tmca.training.variants.schedules.budgets import CPUBudget, DemoBudget, SynthBudget
 
 
 class nnUNetTrainerTMCA_nullBypass(nnUNetTrainerTMCA):
@@ -33,43 +33,3 @@ class nnUNetTrainerTMCA_nullText50(nnUNetTrainerTMCA_nullText):
 class nnUNetTrainerTMCA_plainPath(nnUNetTrainerTMCA_nullBypass):
     plain_path_weight = 1.0
     text_dropout = 0.0
-
-
-class nnUNetTrainerTMCA_nullBypass_demo(DemoBudget, nnUNetTrainerTMCA_nullBypass):
-    pass
-
-
-class nnUNetTrainerTMCA_nullText_demo(DemoBudget, nnUNetTrainerTMCA_nullText):
-    pass
-
-
-class nnUNetTrainerTMCA_nullBypass50_demo(DemoBudget, nnUNetTrainerTMCA_nullBypass50):
-    pass
-
-
-class nnUNetTrainerTMCA_nullText50_demo(DemoBudget, nnUNetTrainerTMCA_nullText50):
-    pass
-
-
-class nnUNetTrainerTMCA_plainPath_demo(DemoBudget, nnUNetTrainerTMCA_plainPath):
-    pass
-
-
-class nnUNetTrainerTMCA_nullBypass_synth(SynthBudget, nnUNetTrainerTMCA_nullBypass):
-    pass
-
-
-class nnUNetTrainerTMCA_nullText_synth(SynthBudget, nnUNetTrainerTMCA_nullText):
-    pass
-
-
-class nnUNetTrainerTMCA_plainPath_synth(SynthBudget, nnUNetTrainerTMCA_plainPath):
-    pass
-
-
-class nnUNetTrainerTMCA_nullBypass_cpu(CPUBudget, nnUNetTrainerTMCA_nullBypass):
-    pass
-
-
-class nnUNetTrainerTMCA_nullText_cpu(CPUBudget, nnUNetTrainerTMCA_nullText):
-    pass

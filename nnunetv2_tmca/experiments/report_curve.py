@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 
-from nnunetv2_tmca.evaluation.comparison import plan, predict_and_evaluate, step, train_many
+from nnunetv2_tmca.experiments.comparison import plan, predict_and_evaluate, train_many
+from nnunetv2_tmca.experiments.runner import step
 
 
 def fraction_dataset_id(raw_root: str, base_id: int, name: str, fraction: float) -> int:
