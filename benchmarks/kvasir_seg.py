@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qata_cov19 import parser, trainers_of  # noqa: E402
+from qata_cov19 import parser, report_curve, trainers_of  # noqa: E402
 
 from nnunetv2_tmca.experiments.real_data import run_real_benchmark  # noqa: E402
 
@@ -25,6 +25,7 @@ def main():
     run_real_benchmark("kvasir", args.source, args.dataset_id, args.out, trainers, baseline, args.size or None,
                        args.max_cases or None, args.num_val, args.device, prompt=args.prompt,
                        ext_trainer_folder=folder)
+    report_curve(args, trainers, baseline)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ table.md, dice.png and overlays into --out. Steps whose results exist are skippe
     python benchmarks/qata_cov19.py --source ... --out /tmp/real --num_val 200 --mirroring
     # a custom budget: trainers <name>_e40i25b8 are generated into OUT/benchmark_<id>/trainers
     python benchmarks/qata_cov19.py --source ... --out /tmp/real --epochs 40 --iterations 25 --batch_size 8
+    # few reports: TMCA again with the reports of 50/25/10/0 % of fold 0's training cases -> report_curve/curve.png
+    python benchmarks/qata_cov19.py --source ... --out /tmp/real --num_val 200 --report_fraction 1 0.5 0.25 0.1 0
     # GPU, full size and schedule
     python benchmarks/qata_cov19.py --source ... --out /data/qata_full -d 521 --size 0 --max_cases 0 --budget full \\
         -device cuda
@@ -43,8 +45,28 @@ def parser(doc, default_id, default_max_cases, default_size):
     p.add_argument("--no_baseline", action="store_true", help="skip the image-only nnUNetTrainer")
     p.add_argument("--trainers", nargs="+", default=None,
                    help="exactly these TMCA trainers (overrides --budget/--mirroring/--ablations for TMCA)")
+    p.add_argument("--report_fraction", type=float, nargs="+", default=None, metavar="F",
+                   help="few-reports curve for the first TMCA trainer: shares of fold 0's training cases that keep "
+                        "their report (e.g. 1 0.5 0.25 0.1 0); validation reports are kept")
+    p.add_argument("--report_seed", type=int, default=0, help="seed of the cases that keep their report")
     p.add_argument("-device", default="cpu")
     return p
+
+
+def report_curve(args, trainers, baseline):
+    """After the benchmark: the few-reports curve of ``trainers[0]`` on the same validation cases."""
+    if not args.report_fraction:
+        return
+    from nnunetv2_tmca.experiments.real_data import raw_dataset_folder, validation_subset
+    from nnunetv2_tmca.experiments.report_curve import run_report_curve
+    from nnunetv2_tmca.experiments.runner import nnunet_env
+    env = nnunet_env(os.path.abspath(args.out))
+    raw = raw_dataset_folder(env, args.dataset_id)
+    out = os.path.join(os.path.abspath(args.out), f"benchmark_{args.dataset_id}")
+    images, labels = validation_subset(env, raw, out, args.num_val)
+    print(run_report_curve(env, raw, args.dataset_id, trainers[0], baseline, args.report_fraction, images, labels,
+                           os.path.join(out, "report_curve"), args.device, os.path.join(out, "log.txt"),
+                           seed=args.report_seed, use_splits=True))
 
 
 def trainers_of(args):
@@ -71,6 +93,7 @@ def main():
     trainers, baseline, folder = trainers_of(args)
     run_real_benchmark("qata", args.source, args.dataset_id, args.out, trainers, baseline, args.size or None,
                        args.max_cases or None, args.num_val, args.device, ext_trainer_folder=folder)
+    report_curve(args, trainers, baseline)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,12 @@ held-out test images with true, shuffled and no reports.
     python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench --num_lesions 4 5 -d 991  # first version
 
 --side_by_side trains (and predicts) two models at a time, each on its own CPU core.
+--report_fraction 1 0.5 0.25 0.1 0 then trains the first trainer again with the reports of only that share of
+the training cases (seeded, nested subsets; ``reports_optional``) and writes the curve of per-image Dice with
+true reports and with none beside the image-only line (OUT/report_curve/curve.md and curve.png).
 """
 import argparse
+import os
 
 from nnunetv2_tmca.demo import run_comparison
 
@@ -33,6 +37,9 @@ def main():
     p.add_argument("--mirroring", action="store_true", help="also train the mirroring variants")
     p.add_argument("--trainers", nargs="+", default=["nnUNetTrainerTMCA_synth"])
     p.add_argument("--baseline", default="nnUNetTrainer_synth")
+    p.add_argument("--report_fraction", type=float, nargs="+", default=None, metavar="F",
+                   help="few-reports curve: shares of training cases that keep their report (e.g. 1 0.5 0.25 0.1 0)")
+    p.add_argument("--report_seed", type=int, default=0, help="seed of the cases that keep their report")
     p.add_argument("-device", default="cpu")
     args = p.parse_args()
     trainers = list(args.trainers)
@@ -43,6 +50,16 @@ def main():
     run_comparison(args.out, trainers, args.baseline, args.num_train, args.num_test, args.size,
                    dataset_id=args.dataset_id, device=args.device, seed=1, dim=args.dim,
                    side_by_side=args.side_by_side, num_lesions=tuple(args.num_lesions))
+    if args.report_fraction:
+        from nnunetv2_tmca.experiments.report_curve import run_report_curve
+        from nnunetv2_tmca.experiments.runner import nnunet_env
+        out = os.path.abspath(args.out)
+        env = nnunet_env(out)
+        raw = os.path.join(env["nnUNet_raw"], f"Dataset{args.dataset_id:03d}_TMCASynthetic")
+        print(run_report_curve(env, raw, args.dataset_id, trainers[0], args.baseline, args.report_fraction,
+                               os.path.join(raw, "imagesTs"), os.path.join(raw, "labelsTs"),
+                               os.path.join(out, "report_curve"), args.device, os.path.join(out, "log.txt"),
+                               seed=args.report_seed))
 
 
 if __name__ == "__main__":

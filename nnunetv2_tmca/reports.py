@@ -26,8 +26,9 @@ MAX_IDS_IN_MESSAGE = 10
 __all__ = [
     "REPORTS_FILENAME", "ReportError", "load_reports", "raw_dataset_case_ids",
     "check_reports_cover_cases", "load_dataset_reports", "text_hash", "normalize_report",
-    "atomic_write_json", "find_raw_dataset_folder",
+    "atomic_write_json", "find_raw_dataset_folder", "reports_optional", "REPORTS_OPTIONAL_KEY",
 ]
+REPORTS_OPTIONAL_KEY = "reports_optional"  # dataset.json: "tmca": {"reports_optional": true}
 
 
 class ReportError(ValueError):
@@ -174,8 +175,9 @@ def raw_dataset_case_ids(raw_dataset_folder) -> tuple[list[str], list[str]]:
 
 def check_reports_cover_cases(reports: dict, training_case_ids: Iterable[str], path,
                               known_extra_ids: Iterable[str] = (),
-                              logger: Callable[[str], object] = print) -> list[str]:
-    """Every training case must have a report, else ReportError (count + first ids).
+                              logger: Callable[[str], object] = print, optional: bool = False) -> list[str]:
+    """Every training case must have a report, else ReportError (count + first ids), unless ``optional``
+    (``dataset.json`` ``"tmca": {"reports_optional": true}``): then cases without one train with the null text.
 
     Reports for ids that are neither training cases nor ``known_extra_ids`` (e.g. imagesTs
     cases) are not an error: they are reported through ``logger`` and returned, sorted.
@@ -183,10 +185,11 @@ def check_reports_cover_cases(reports: dict, training_case_ids: Iterable[str], p
     path = os.fspath(path)
     training = set(training_case_ids)
     missing = training - set(reports)
-    if missing:
+    if missing and not optional:
         raise ReportError(f"Reports file {path} has no report for {len(missing)} of {len(training)} "
                           f"training cases; missing {format_ids(missing)}. Every case in imagesTr "
-                          f"needs a report.", path, missing)
+                          f"needs a report, unless dataset.json says \"tmca\": {{\"{REPORTS_OPTIONAL_KEY}\": true}}: "
+                          f"then cases without a report train with the learned null text.", path, missing)
     unknown = sorted(set(reports) - training - set(known_extra_ids))
     if unknown:
         logger(f"WARNING: {path} has reports for {len(unknown)} ids that are neither training nor "
@@ -194,12 +197,24 @@ def check_reports_cover_cases(reports: dict, training_case_ids: Iterable[str], p
     return unknown
 
 
+def reports_optional(dataset_json: dict, path: str = "dataset.json") -> bool:
+    """``dataset_json["tmca"]["reports_optional"]`` (default False); anything but a JSON boolean is an error."""
+    tmca = dataset_json.get("tmca") or {}
+    value = tmca.get(REPORTS_OPTIONAL_KEY, False) if isinstance(tmca, dict) else False
+    if not isinstance(value, bool):
+        raise ReportError(f'{path}: "tmca": {{"{REPORTS_OPTIONAL_KEY}": ...}} must be true or false, '
+                          f"found {_json_type(value)}", path)
+    return value
+
+
 def load_dataset_reports(raw_dataset_folder, logger: Callable[[str], object] = print) -> dict[str, str]:
     """Load ``reports.json`` of a raw dataset folder and check it covers all training cases.
 
-    imagesTs case ids count as known. A case id present in both imagesTr and imagesTs is an
-    error (its report would be ambiguous). Logs counts only; returns case id -> text for the
-    training and test cases (reports of unknown ids are ignored: not returned, never encoded).
+    Training cases without a report are an error naming them, unless the raw ``dataset.json`` says
+    ``"tmca": {"reports_optional": true}``. imagesTs case ids count as known. A case id present in
+    both imagesTr and imagesTs is an error (its report would be ambiguous). Logs counts only;
+    returns case id -> text for the training and test cases (reports of unknown ids are ignored:
+    not returned, never encoded); no report at all is an error.
     """
     folder = os.fspath(raw_dataset_folder)
     path = os.path.join(folder, REPORTS_FILENAME)
@@ -208,17 +223,25 @@ def load_dataset_reports(raw_dataset_folder, logger: Callable[[str], object] = p
                           f"case id (imagesTr and imagesTs) to its report text next to dataset.json "
                           f"(format: text_reports/README.md in nnunetv2_tmca).", path)
     reports = load_reports(path)
+    optional = reports_optional(_load_dataset_json(folder), os.path.join(folder, "dataset.json"))
     train, test = raw_dataset_case_ids(folder)
     both = set(train) & set(test)
     if both:
         raise ReportError(f"Case ids must be unique across imagesTr and imagesTs, but {format_ids(both)} "
                           f"appear in both; their reports in {path} would be ambiguous.", path, both)
-    unknown = check_reports_cover_cases(reports, train, path, known_extra_ids=test, logger=logger)
+    unknown = check_reports_cover_cases(reports, train, path, known_extra_ids=test, logger=logger, optional=optional)
     n_test = len(set(test) & set(reports))
+    n_train = len(set(train) & set(reports))
+    partial = f" ({n_train} of {len(train)} training cases have a report, {len(train) - n_train} train with the " \
+              f"null text: {REPORTS_OPTIONAL_KEY})" if optional else ""
     logger(f"{path}: {len(reports)} reports for {len(train)} training cases, "
-           f"{n_test} of {len(test)} test cases ({len(unknown)} unknown ids)")
+           f"{n_test} of {len(test)} test cases ({len(unknown)} unknown ids){partial}")
     ignored = set(unknown)
-    return {k: v for k, v in reports.items() if k not in ignored}
+    known = {k: v for k, v in reports.items() if k not in ignored}
+    if not known:
+        raise ReportError(f"Reports file {path} holds no report of a training or test case: train the image-only "
+                          f"nnUNetTrainer, or add reports.", path)
+    return known
 
 
 def text_hash(text: str) -> str:

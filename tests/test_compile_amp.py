@@ -22,7 +22,7 @@ from test_network import CONFIG, make_unet, open_gates, random_text
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 PLANS = {"2d": (2, 3, 32), "3d": (3, 3, 16)}  # dim, U-Net stages, patch edge
-GRID_CONFIG = TMCAConfig(**{**CONFIG.to_dict(), "attention_grid_fraction": 0.25})
+GRID_CONFIG = TMCAConfig(**{**CONFIG.to_dict(), "attention_grid_fraction": 0.25, "null_bypass": True})  # as the trainer
 
 
 @pytest.fixture(autouse=True)

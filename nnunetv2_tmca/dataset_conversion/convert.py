@@ -11,6 +11,7 @@ has a test split, dataset.json, reports.json) and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Dict
 
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip_missing", action="store_true",
                    help="leave out cases with missing/mismatched files or reports (warning) instead of failing")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--report_fraction", type=float, default=None, metavar="F",
+                   help="keep the reports of only this seeded share of fold 0's training cases (validation and test "
+                        "reports stay) and set dataset.json tmca.reports_optional")
+    p.add_argument("--report_seed", type=int, default=0, help="seed of the cases that keep their report")
     return p
 
 
@@ -89,6 +94,12 @@ def main(argv=None) -> int:
     except ConversionError as e:
         print(f"nnUNetv2_tmca_convert: error: {e}", file=sys.stderr)
         return 1
+    if args.report_fraction is not None:
+        from nnunetv2.paths import nnUNet_preprocessed
+        from nnunetv2_tmca.dataset_conversion.partial_reports import SPLITS_FILENAME, thin_reports
+        dropped = thin_reports(out, args.report_fraction, args.report_seed,
+                               os.path.join(nnUNet_preprocessed, os.path.basename(out), SPLITS_FILENAME))
+        print(f"{len(dropped)} of fold 0's training cases without a report (reports_optional)")
     print(out)
     return 0
 

@@ -197,6 +197,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                              "other named findings")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    parser.add_argument("--report_fraction", type=float, default=None, metavar="F",
+                        help="keep the reports of only this seeded share of the training cases (test reports stay) "
+                             "and set dataset.json tmca.reports_optional")
     parser.add_argument("-o", "--output", default=None, help="raw data root (default: $nnUNet_raw)")
     args = parser.parse_args(argv)
 
@@ -213,10 +216,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except (FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    dropped = []
+    if args.report_fraction is not None:
+        from nnunetv2_tmca.dataset_conversion.partial_reports import thin_reports
+        dropped = thin_reports(folder, args.report_fraction, seed=args.seed)
     print(f"Wrote {folder}")
     print(f"  {args.dim}D, size {size}, {args.num_train} training cases, {args.num_test} test cases, "
           f"{int(round(args.empty_fraction * args.num_train)) + int(round(args.empty_fraction * args.num_test))} "
-          f"without target, {args.report_style} reports in {REPORTS_FILENAME}")
+          f"without target, {args.report_style} reports in {REPORTS_FILENAME}"
+          + (f" ({len(dropped)} training cases without one: reports_optional)" if dropped else ""))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ class TMCAConfig:
     # fuse into every output channel (region-based label sets: each channel a sigmoid region) instead of channels 1:
     # (softmax label sets, channel 0 = background); the trainer writes label_manager.has_regions
     fuse_all_channels: bool = False
+    # rows without a report (null text) skip LGTE and the output fusion: their output is the planned U-Net's
+    null_bypass: bool = False
     text_mirroring: str = "off"  # how training mirrored image-report pairs; test-time mirroring follows it
     extra: dict = field(default_factory=dict)
 

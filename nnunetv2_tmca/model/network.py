@@ -94,11 +94,30 @@ class TMCANetwork(nn.Module):
             null = null.expand(batch_size) if null is not None else None
         return self.text_adapter(tokens, mask, null)
 
-    def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False):
+    def _bypass_rows(self, text, batch_size: int):
+        """``null_bypass``: (B,) bool of the rows without a report (they skip LGTE and the fusion), else None."""
+        if not self.config.null_bypass:
+            return None
+        text = text if text is not None else self._bound_text
+        if text is None or isinstance(text, str):
+            return torch.ones(batch_size, dtype=torch.bool)
+        null = text.get("null")
+        return None if null is None else null.reshape(-1).expand(batch_size) if null.numel() == 1 else null
+
+    def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False,
+                return_plain: bool = False):
+        """``return_plain`` (with ``return_alignment``): also the planned decoder's output on the same encoder
+        features, ``aux["plain"]`` (the image-only path, trained by an auxiliary loss in ``_plainPath``)."""
         if text is None and self._bound_text is None and not self.training:
             self._warn_no_text_once()  # under torch.compile a graph break, before the whole graph (one graph)
         tokens, mask, pooled = self._text_for_batch(text, x.shape[0])
         skips = self.encoder(x)
+        bypass = self._bypass_rows(text, x.shape[0])
+        if bypass is not None and not torch.compiler.is_compiling():  # data-dependent shortcuts: eager only
+            if bool(bypass.all()) and not self.training and not return_alignment:
+                return self.decoder(skips)  # no report in the whole batch: exactly the planned U-Net
+            bypass = bypass if bypass.any() else None
+        bypass = None if bypass is None else bypass.to(x.device).reshape(-1, *([1] * (x.ndim - 1)))
         dec = self.decoder
         lres = skips[-1]
         seg_outputs, aligned, maps = [], {}, {}
@@ -111,7 +130,8 @@ class TMCANetwork(nn.Module):
             head_input = skips[-(s + 2)] if self.config.align_features == "skip" else None  # text-free pixel input
             if key in self.lgte:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
-                feat, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input)
+                enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input)
+                feat = enhanced if bypass is None else torch.where(bypass, feat, enhanced)
             else:
                 out = head(feat if head_input is None else head_input, pooled) \
                     if head is not None and (return_alignment or self.output_fusion is not None) else None
@@ -126,10 +146,14 @@ class TMCANetwork(nn.Module):
             lres = feat
         seg_outputs = seg_outputs[::-1]
         if self.output_fusion is not None and maps:
-            seg_outputs = [self._fuse(o, maps[max(maps)]) for o in seg_outputs]
+            z = maps[max(maps)] if bypass is None else maps[max(maps)] * (~bypass).to(maps[max(maps)].dtype)
+            seg_outputs = [self._fuse(o, z) for o in seg_outputs]
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
-            return seg, {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
+            aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
+            if return_plain:
+                aux["plain"] = self.decoder(skips)
+            return seg, aux
         return seg
 
     def _fuse(self, logits: torch.Tensor, target_logit: torch.Tensor) -> torch.Tensor:

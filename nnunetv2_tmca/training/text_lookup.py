@@ -5,6 +5,8 @@ Holds the unique-text table once on the device; a batch gathers its rows by
 normalised text (identical or near-identical reports share it): the positives of the
 contrastive loss; ``group_embeddings`` (num_groups, D) holds each group's frozen pooled embedding, unit length
 (the similarity of the "text" positives). Text dropout replaces a row by the learned null text with probability p.
+Keys in ``no_report`` (training cases without a report, ``"reports_optional"``) always get the
+null text (``null`` = True, group -1); any other key without a row is an error.
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from nnunetv2_tmca.text.cache import TextEncodingTable
 
 
 class TextLookup:
-    def __init__(self, table: TextEncodingTable, reports: dict, device: torch.device):
+    def __init__(self, table: TextEncodingTable, reports: dict, device: torch.device, no_report=()):
         self.table = table
+        self.no_report = frozenset(no_report)
         text_of_hash = {text_hash(t): t for t in reports.values()}
         groups: dict[str, int] = {}
         row_group = [groups.setdefault(normalize_report(text_of_hash[h]), len(groups)) if h in text_of_hash else -1 - i
@@ -33,11 +36,17 @@ class TextLookup:
         self.device = device
 
     def batch(self, case_ids, dropout: float = 0.0, generator: torch.Generator | None = None) -> dict:
-        rows = torch.from_numpy(self.table.rows_for(list(case_ids))).to(self.device)
-        null = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
+        case_ids = list(case_ids)
+        missing = torch.tensor([c in self.no_report for c in case_ids], dtype=torch.bool)
+        known = [c for c, m in zip(case_ids, missing.tolist()) if not m]
+        rows = torch.zeros(len(case_ids), dtype=torch.long)
+        rows[~missing] = torch.from_numpy(self.table.rows_for(known)) if known else rows[:0]
+        null = missing.clone()
         if dropout > 0:
-            null = torch.rand(len(rows), generator=generator).to(self.device) < dropout
-        return {"tokens": self.tokens[rows], "mask": self.mask[rows], "null": null, "group": self.row_group[rows]}
+            null |= torch.rand(len(rows), generator=generator) < dropout
+        rows, missing, null = rows.to(self.device), missing.to(self.device), null.to(self.device)
+        group = torch.where(missing, torch.full_like(rows, -1), self.row_group[rows])
+        return {"tokens": self.tokens[rows], "mask": self.mask[rows], "null": null, "group": group}
 
     def single(self, case_id) -> dict:
         return self.batch([case_id])
