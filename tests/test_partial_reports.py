@@ -220,7 +220,9 @@ def test_half_the_reports_fails_naming_the_cases_with_the_switch_off(half_report
     p = train(root, 1)
     assert p.returncode != 0
     err = p.stderr
-    assert "ReportError" in err and "has no report for 8 of 16 training cases" in err and "reports_optional" in err
+    assert "nnUNetv2_train: error:" in err and "Traceback" not in err  # one clear line (cli_errors)
+    assert "has no report for 8 of 16 training cases" in err and "reports_optional" in err
+    assert os.path.join(folder, "reports.json") in err
     assert all(repr(c) in err for c in dropped)
     assert open(os.path.join(folder, "reports.json"), "rb").read() == before  # nothing was changed
 
@@ -263,3 +265,17 @@ def test_partial_reports_copy_links_images_thins_fold0_training_reports_and_copi
     assert os.path.isfile(pre / "Dataset986_PartialR050" / "splits_final.json")
     assert fraction_dataset_id(str(raw_root), 985, "Partial", 0.5) == 986  # found again, not made twice
     assert load_dataset_reports(folder, logger=lambda s: None) == kept
+
+
+def test_null_bypass_compiles_in_one_graph():
+    """The bypass reads no tensor values: torch.compile(fullgraph=True) traces rows with and without a report."""
+    torch.manual_seed(0)
+    config = CONFIG.__class__(**{**CONFIG.to_dict(), "null_bypass": True})
+    net = build_tmca_network(make_unet(PlainConvUNet, 2, 4), config)
+    open_gates(net)
+    compiled = torch.compile(net, backend="aot_eager", fullgraph=True)
+    x = torch.randn(2, 1, 16, 16)
+    text = dict(random_text(2), null=torch.tensor([False, True]))
+    seg, _ = compiled(x, text=text, return_alignment=True)
+    ref, _ = net(x, text=text, return_alignment=True)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(seg, ref))

@@ -94,15 +94,13 @@ class TMCANetwork(nn.Module):
             null = null.expand(batch_size) if null is not None else None
         return self.text_adapter(tokens, mask, null)
 
-    def _bypass_rows(self, text, batch_size: int):
-        """``null_bypass``: (B,) bool of the rows without a report (they skip LGTE and the fusion), else None."""
+    def _bypass_rows(self, text):
+        """``null_bypass``: True (no report at all), the (B,) or (1,) bool ``null`` of the rows without one (they
+        skip LGTE and the fusion), or None (no bypass). Decided without reading tensor values (torch.compile)."""
         if not self.config.null_bypass:
             return None
         text = text if text is not None else self._bound_text
-        if text is None or isinstance(text, str):
-            return torch.ones(batch_size, dtype=torch.bool)
-        null = text.get("null")
-        return None if null is None else null.reshape(-1).expand(batch_size) if null.numel() == 1 else null
+        return True if text is None or isinstance(text, str) else text.get("null")
 
     def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False,
                 return_plain: bool = False):
@@ -112,12 +110,12 @@ class TMCANetwork(nn.Module):
             self._warn_no_text_once()  # under torch.compile a graph break, before the whole graph (one graph)
         tokens, mask, pooled = self._text_for_batch(text, x.shape[0])
         skips = self.encoder(x)
-        bypass = self._bypass_rows(text, x.shape[0])
-        if bypass is not None and not torch.compiler.is_compiling():  # data-dependent shortcuts: eager only
-            if bool(bypass.all()) and not self.training and not return_alignment:
-                return self.decoder(skips)  # no report in the whole batch: exactly the planned U-Net
-            bypass = bypass if bypass.any() else None
-        bypass = None if bypass is None else bypass.to(x.device).reshape(-1, *([1] * (x.ndim - 1)))
+        bypass = self._bypass_rows(text)
+        if bypass is True and not return_alignment:
+            return self.decoder(skips)  # no report: exactly the planned U-Net
+        if bypass is not None:  # rows with null = True keep the planned decoder's features (broadcast over C, *S)
+            bypass = (torch.ones(x.shape[0], dtype=torch.bool) if bypass is True else bypass).to(x.device) \
+                .reshape(-1, *([1] * (x.ndim - 1)))
         dec = self.decoder
         lres = skips[-1]
         seg_outputs, aligned, maps = [], {}, {}
