@@ -41,6 +41,7 @@ setup(
         "nnunetv2>=2.8",
         "torch",
         "transformers",
+        "sentencex",  # sentence splitter of long reports (text/sentences.py)
         "safetensors",
         "SimpleITK",
         "batchgenerators",

@@ -9,6 +9,9 @@ held-out test images with true, shuffled and no reports.
     python benchmarks/synthetic_report_guided.py --out /tmp/synth6 --ablations
     python benchmarks/synthetic_report_guided.py --out /tmp/synth6 --mirroring      # _noMirror, _naiveMirror
     python benchmarks/synthetic_report_guided.py --out /tmp/synth_bench --num_lesions 4 5 -d 991  # first version
+    # clinical-style reports: today's sentence-level model vs the whole-report (64-token) one
+    python benchmarks/synthetic_report_guided.py --out /tmp/clinical -d 993 --report_style clinical \
+        --trainers nnUNetTrainerTMCA_synth nnUNetTrainerTMCA_reportText_synth --side_by_side
 
 --side_by_side trains (and predicts) two models at a time, each on its own CPU core.
 --report_fraction 1 0.5 0.25 0.1 0 then trains the first trainer again with the reports of only that share of
@@ -40,6 +43,9 @@ def main():
     p.add_argument("--report_fraction", type=float, nargs="+", default=None, metavar="F",
                    help="few-reports curve: shares of training cases that keep their report (e.g. 1 0.5 0.25 0.1 0)")
     p.add_argument("--report_seed", type=int, default=0, help="seed of the cases that keep their report")
+    p.add_argument("--report_style", choices=("short", "clinical"), default="short",
+                   help="clinical: multi-section reports of 80-170 words, the targets among other findings, "
+                        "negations and boilerplate (nnUNetv2_tmca_make_synthetic --report_style clinical)")
     p.add_argument("-device", default="cpu")
     args = p.parse_args()
     trainers = list(args.trainers)
@@ -49,7 +55,8 @@ def main():
         trainers += ["nnUNetTrainerTMCA_noMirror_synth", "nnUNetTrainerTMCA_naiveMirror_synth"]
     run_comparison(args.out, trainers, args.baseline, args.num_train, args.num_test, args.size,
                    dataset_id=args.dataset_id, device=args.device, seed=1, dim=args.dim,
-                   side_by_side=args.side_by_side, num_lesions=tuple(args.num_lesions))
+                   side_by_side=args.side_by_side, num_lesions=tuple(args.num_lesions),
+                   report_style=args.report_style)
     if args.report_fraction:
         from nnunetv2_tmca.experiments.report_curve import run_report_curve
         from nnunetv2_tmca.experiments.runner import nnunet_env

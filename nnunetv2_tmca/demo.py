@@ -21,7 +21,8 @@ DEMO_ID = 999
 
 def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num_test: int, size: int,
                    dataset_id: int = DEMO_ID, device: str = "cpu", seed: int = 7, overlays: int = 3,
-                   dim: int = 2, side_by_side: bool = False, num_lesions: tuple = (4, 5)) -> str:
+                   dim: int = 2, side_by_side: bool = False, num_lesions: tuple = (4, 5),
+                   report_style: str = "short") -> str:
     """Dataset -> plan -> train each trainer (+ image-only baseline) -> predict true/shuffled/no reports ->
     evaluate -> markdown table (returned and written to out/table.md). Used by the demo and the benchmark."""
     from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
@@ -35,11 +36,13 @@ def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num
     print(f"Working in {out} (commands and their output: {log})")
     config = "2d" if dim == 2 else "3d_fullres"
     step(f"1/6 synthetic report-guided dataset: {num_train} training + {num_test} test images ({size} px, "
-         f"{dim}D, {num_lesions[0]}-{num_lesions[1]} look-alike lesions each; the report names the targets)")
+         f"{dim}D, {num_lesions[0]}-{num_lesions[1]} look-alike lesions each; the report names the targets; "
+         f"{report_style} reports)")
     raw = os.path.join(env["nnUNet_raw"], f"Dataset{dataset_id}_TMCASynthetic")
     if not os.path.isdir(raw):
         raw = make_synthetic_dataset(env["nnUNet_raw"], dataset_id, num_train=num_train, num_test=num_test,
-                                     size=size, dim=dim, seed=seed, num_lesions=tuple(num_lesions))
+                                     size=size, dim=dim, seed=seed, num_lesions=tuple(num_lesions),
+                                     report_style=report_style)
     step("2/6 nnUNetv2_plan_and_preprocess (stock nnU-Net)")
     plan(env, raw, dataset_id, config, log)
     everyone = list(trainers) + ([baseline] if baseline else [])

@@ -57,7 +57,7 @@ def test_text_lookup_group_embeddings():
     reports = {"a": "Upper left lesion.", "b": "upper left lesion", "c": "Lower right nodule."}
     texts = ["Upper left lesion.", "upper left lesion", "Lower right nodule."]
     pooled = np.array([[3.0, 0, 0], [3.0, 0.1, 0], [0, 0, 2.0]], dtype=np.float32)
-    table = TextEncodingTable(tokens=np.zeros((3, 2, 3), np.float16), mask=np.ones((3, 2), bool), pooled=pooled,
+    table = TextEncodingTable.from_padded(tokens=np.zeros((3, 2, 3), np.float16), mask=np.ones((3, 2), bool), pooled=pooled,
                               hashes=[text_hash(t) for t in texts], identity={}).bind_cases(reports)
     lookup = TextLookup(table, reports, torch.device("cpu"))
     assert lookup.num_groups == 2 and lookup.group_embeddings.shape == (2, 3)

@@ -179,10 +179,16 @@ def test_cache_whose_hidden_size_contradicts_its_identity_is_rebuilt(tiny_encode
     lying = {**table.identity, "hidden_size": 384}
     with open(table.path, "wb") as f:
         f.write(save({"tokens": table.tokens, "mask": table.mask.astype(np.uint8), "pooled": table.pooled},
+                     metadata={"format": cache_mod.CACHE_FORMAT_V1, "identity": json.dumps(lying),
+                               "hashes": json.dumps(table.hashes)}))
+    with pytest.raises(TextCacheError, match="contradict"):
+        load_table(table.path)  # the padded format of 0.1-0.2
+    with open(table.path, "wb") as f:
+        f.write(save({"flat": table.flat, "lengths": table.lengths, "pooled": table.pooled},
                      metadata={"format": cache_mod.CACHE_FORMAT, "identity": json.dumps(lying),
                                "hashes": json.dumps(table.hashes)}))
     with pytest.raises(TextCacheError, match="contradict"):
-        load_table(table.path)
+        load_table(table.path)  # today's ragged format
     logs = []
     ensure_text_encodings(reports, str(tmp_path), encoder=encoder, logger=logs.append)
     assert any("contradict" in m and "Rebuilding" in m for m in logs)

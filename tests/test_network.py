@@ -25,7 +25,9 @@ def random_text(b, length=7, dim=32, seed=0):
     g = torch.Generator().manual_seed(seed)
     mask = torch.ones(b, length, dtype=torch.bool)
     mask[0, 5:] = False
-    return {"tokens": torch.randn(b, length, dim, generator=g), "mask": mask}
+    # two sentences per report (the second starts at token 3): the sentence relevance is not constant
+    sentence = torch.where(mask, (torch.arange(length) >= 3).long().expand(b, -1), -1)
+    return {"tokens": torch.randn(b, length, dim, generator=g), "mask": mask, "sentence": sentence}
 
 
 CONFIG = TMCAConfig(text_dim=32, model_dim=16, attention_dim=8, attention_heads=2, align_dim=8)

@@ -97,7 +97,7 @@ def lookup_table(texts: dict) -> TextEncodingTable:
     from nnunetv2_tmca.reports import text_hash
     unique = sorted(set(texts.values()))
     n = len(unique)
-    table = TextEncodingTable(tokens=np.random.rand(n, 4, 6).astype(np.float16), mask=np.ones((n, 4), bool),
+    table = TextEncodingTable.from_padded(tokens=np.random.rand(n, 4, 6).astype(np.float16), mask=np.ones((n, 4), bool),
                               pooled=np.zeros((n, 6), np.float32), hashes=[text_hash(t) for t in unique],
                               identity={})
     return table.bind_cases(texts)

@@ -62,7 +62,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         self.use_text = use_text
         self.allow_missing_reports = allow_missing_reports
         self.reports, self.reports_source = {}, None
-        self._encoder, self._encoded = None, {}
+        self._encoder, self._encoded, self._encoded_units, self._report_units = None, {}, {}, {}
         self._flip_texts = {}  # flip axes -> encoded mirrored report, inside ``bound_report`` only
         if reports is not None:
             self.set_reports(reports)
@@ -96,7 +96,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         if missing:
             print(f"WARNING: {len(missing)} cases have no report and are predicted with the learned null text: "
                   f"{missing[:10]}{' ...' if len(missing) > 10 else ''}")
-        self._encode([self.reports[c] for c in case_ids if c in self.reports])
+        present = {c: self.reports[c] for c in case_ids if c in self.reports}
+        self._encode(list(present.values()), present)
         return missing
 
     def report_of_case(self, case_id: str) -> str | None:
@@ -143,10 +144,13 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                                               expected_hidden_size=cfg.text_dim)
         return self._encoder
 
-    def _encode(self, texts):
+    def _encode(self, texts, cases: dict | None = None):
+        """Encode reports not yet encoded (``cases``: case id -> report, for the cap warnings' case ids)."""
         new = list({text_hash(t): t for t in texts if text_hash(t) not in self._encoded}.items())
         if not new:
             return
+        if self.tmca_network.config.text_units == "sentences":
+            return self._encode_sentences(new, cases or {})
         enc = self._text_encoder().encode([t for _, t in new], progress=self.allow_tqdm and len(new) > 32)
         for i, (h, _) in enumerate(new):
             n = int(enc.mask[i].sum())
@@ -154,6 +158,28 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             tokens = enc.tokens[i:i + 1, :n].astype(np.float16).astype(np.float32)
             self._encoded[h] = {"tokens": torch.from_numpy(tokens).to(self.device),
                                 "mask": torch.from_numpy(enc.mask[i:i + 1, :n]).to(self.device)}
+
+    def _encode_sentences(self, new: list, cases: dict):
+        """Each report as its sentence units (text/layout.py), every unique unit encoded once."""
+        from nnunetv2_tmca.text.layout import report_layouts
+        cfg, encoder = self.tmca_network.config, self._text_encoder()
+        case_of = {text_hash(t): c for c, t in cases.items()}
+        named = {case_of.get(h, f"report {h[:8]}"): t for h, t in new}
+        layout, units = report_layouts(named, encoder.tokenizer, cfg.text_max_length, cfg.report_max_sentences,
+                                       cfg.report_max_tokens, source=self.reports_source)
+        todo = [u for u in units if u not in self._encoded_units]
+        if todo:
+            enc = encoder.encode([units[u] for u in todo], progress=self.allow_tqdm and len(todo) > 32)
+            for i, u in enumerate(todo):
+                n = int(enc.mask[i].sum())
+                self._encoded_units[u] = enc.tokens[i, :n].astype(np.float16).astype(np.float32)
+        for h, unit_hashes in layout.items():
+            self._report_units[h] = [units[u] for u in unit_hashes]
+            states = [self._encoded_units[u] for u in unit_hashes]
+            sentence = np.concatenate([np.full(len(x), k) for k, x in enumerate(states)])
+            self._encoded[h] = {"tokens": torch.from_numpy(np.concatenate(states)[None]).to(self.device),
+                                "mask": torch.ones(1, len(sentence), dtype=torch.bool, device=self.device),
+                                "sentence": torch.from_numpy(sentence[None]).long().to(self.device)}
 
     def text_for_report(self, report: str | None):
         """The tensors bound for one case; None/NULL_TEXT means the learned null text."""
@@ -264,3 +290,30 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         """One image, several reports (e.g. the true report and edited ones): one segmentation per report,
         in order (None: the learned null text). For counterfactual checks of what the report changes."""
         return [self.predict_single_npy_array(input_image, image_properties, report=r) for r in reports]
+
+    # ------------------------------------------------- which sentences drove the mask
+    def report_sentences(self, report: str) -> list:
+        """The sentences (units) of ``report`` as the model reads them (one unit for whole-report models)."""
+        self._encode([report])
+        return list(self._report_units.get(text_hash(report), [report]))
+
+    @torch.no_grad()
+    def sentence_relevance(self, report: str) -> list:
+        """The relevance r_k of each sentence (sentence_pooling.py; sums to 1): how much each sentence weighs
+        in the report's vector and in the cross-attention. [1.0] for whole-report models."""
+        r = self.tmca_network.sentence_relevance(self.text_for_report(report))
+        n = len(self.report_sentences(report))
+        return [1.0] if r is None else [float(v) for v in r[0, :n].cpu()]
+
+    def sentence_effects(self, input_image, image_properties, report: str) -> list:
+        """Per sentence k: 1 - Dice(mask with the whole report, mask with sentence k deleted) over the foreground
+        (0: deleting it changes nothing; 1: the masks share nothing). One prediction per sentence."""
+        sentences = self.report_sentences(report)
+        edited = [" ".join(s for j, s in enumerate(sentences) if j != k) or None for k in range(len(sentences))]
+        full, *without = self.predict_reports(input_image, image_properties, [report] + edited)
+        return [1.0 - _dice(full > 0, m > 0) for m in without]
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total

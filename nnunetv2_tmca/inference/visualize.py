@@ -2,8 +2,11 @@
 
 Panels: the image; prediction (red) with the reference outline (green) when given; and, for
 every decoder stage with a target map, M_s = sigmoid(z_s), the report-to-pixel map of the
-aligned space, upsampled to the image. 3D cases show one slice: the one with the most predicted
-foreground, or ``--slice``. The report text is drawn only with ``--show_report`` (patient data).
+aligned space, upsampled to the image; and, for reports of several sentences, each sentence's relevance
+r_k (sentence_pooling.py) as bars. ``CASE_sentences.json`` lists per sentence its index, relevance and,
+with ``--sentence_effects``, how much deleting it changes the mask (1 - Dice; one prediction per sentence).
+3D cases show one slice: the one with the most predicted foreground, or ``--slice``. The report text
+(and each sentence's text) is written only with ``--show_report`` (patient data).
 """
 from __future__ import annotations
 
@@ -64,13 +67,14 @@ def target_maps(predictor, data: np.ndarray, properties: dict, report: str | Non
 
 
 def render_case(path: str, image: np.ndarray, prediction: np.ndarray, maps: dict, reference=None,
-                title: str = "", report: str | None = None):
-    """image/prediction/reference: 2D arrays; maps: {stage: 2D array}. Writes a PNG."""
+                title: str = "", report: str | None = None, relevance: list | None = None):
+    """image/prediction/reference: 2D arrays; maps: {stage: 2D array}; relevance: r_k per sentence. Writes a PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = 2 + len(maps)
+    bars = relevance is not None and len(relevance) > 1
+    n = 2 + len(maps) + bars
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.6 + (0.6 if report else 0)))
     axes[0].imshow(image, cmap="gray")
     axes[0].set_title("image")
@@ -84,8 +88,16 @@ def render_case(path: str, image: np.ndarray, prediction: np.ndarray, maps: dict
         ax.imshow(image, cmap="gray")
         ax.imshow(m, cmap="jet", alpha=0.5, vmin=0, vmax=1)
         ax.set_title(f"target map, decoder stage {stage}", fontsize=8)
-    for ax in axes:
+    for ax in axes[:n - bars]:
         ax.axis("off")
+    if bars:
+        ax = axes[-1]
+        ax.bar(np.arange(len(relevance)), relevance, color="tab:blue")
+        ax.set_xlabel("sentence", fontsize=8)
+        ax.set_ylabel("relevance r", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.tick_params(labelsize=7)
+        ax.set_title("which sentences the model used", fontsize=8)
     fig.suptitle(title, fontsize=9)
     if report:
         fig.text(0.5, 0.01, report, ha="center", fontsize=8, wrap=True)
@@ -95,7 +107,8 @@ def render_case(path: str, image: np.ndarray, prediction: np.ndarray, maps: dict
 
 
 def visualize_cases(predictor, input_folder: str, output_folder: str, reference_folder: str | None = None,
-                    cases=None, slice_index: int | None = None, show_report: bool = False) -> list:
+                    cases=None, slice_index: int | None = None, show_report: bool = False,
+                    sentence_effects: bool = False) -> list:
     from nnunetv2.utilities.utils import create_lists_from_splitted_dataset_folder
 
     ending = predictor.dataset_json["file_ending"]
@@ -125,10 +138,31 @@ def visualize_cases(predictor, input_folder: str, output_folder: str, reference_
         ref2d = ref[k] if ref is not None else None
         maps2d = {s: m[k] for s, m in maps.items()}
         out = os.path.join(output_folder, f"{case}.png")
+        relevance = predictor.sentence_relevance(report) if report is not None else None
+        if relevance is not None:
+            write_sentence_table(predictor, os.path.join(output_folder, f"{case}_sentences.json"), report, relevance,
+                                 predictor.sentence_effects(img, dict(props), report) if sentence_effects else None,
+                                 show_report)
         render_case(out, image2d, seg2d, maps2d, ref2d, title=f"{case} (slice {k})" if seg.ndim == 3 and
-                    seg.shape[0] > 1 else case, report=report if show_report else None)
+                    seg.shape[0] > 1 else case, report=report if show_report else None, relevance=relevance)
         written.append(out)
     return written
+
+
+def write_sentence_table(predictor, path: str, report: str, relevance: list, effects: list | None,
+                         show_report: bool):
+    """[{"sentence": k, "relevance": r_k, "effect": 1 - Dice or absent, "text": only with show_report}], atomic."""
+    from nnunetv2_tmca.io_utils import atomic_write_json
+    texts = predictor.report_sentences(report)
+    rows = []
+    for k, r in enumerate(relevance):
+        row = {"sentence": k, "relevance": round(r, 4)}
+        if effects is not None:
+            row["effect"] = round(effects[k], 4)
+        if show_report:
+            row["text"] = texts[k]
+        rows.append(row)
+    atomic_write_json(rows, path)
 
 
 @one_line_errors("nnUNetv2_tmca_visualize")
@@ -148,6 +182,8 @@ def main(argv=None):
     p.add_argument("--cases", nargs="+", default=None, help="only these case ids")
     p.add_argument("--slice", type=int, default=None, help="3D: slice index (default: most predicted foreground)")
     p.add_argument("--show_report", action="store_true", help="print the report text on the picture")
+    p.add_argument("--sentence_effects", action="store_true",
+                   help="also predict each case once per sentence with that sentence deleted (CASE_sentences.json)")
     p.add_argument("--no_text", action="store_true")
     p.add_argument("-device", default="cuda")
     p.add_argument("--trust_checkpoints", action="store_true", help="unpickle checkpoints freely (trusted files only)")
@@ -164,7 +200,8 @@ def main(argv=None):
                                     use_text=not args.no_text)
     predictor.initialize_from_trained_model_folder(get_output_folder(args.d, args.tr, args.p, args.c),
                                                    [f if f == "all" else int(f) for f in args.f], args.chk)
-    for path in visualize_cases(predictor, args.i, args.o, args.labels, args.cases, args.slice, args.show_report):
+    for path in visualize_cases(predictor, args.i, args.o, args.labels, args.cases, args.slice, args.show_report,
+                                args.sentence_effects):
         print(path)
 
 

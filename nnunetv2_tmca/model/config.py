@@ -14,7 +14,13 @@ from dataclasses import asdict, dataclass, field, fields
 class TMCAConfig:
     text_dim: int = 384  # D_enc of the frozen encoder's token states
     text_encoder: str = "default"  # name or path of the frozen encoder (prediction re-encodes with it)
-    text_max_length: int = 64
+    # "sentences": a report is its sentences, each encoded whole (at most text_max_length tokens each; longer ones
+    # are cut into pieces), up to report_max_sentences / report_max_tokens per report; "report": the report is one
+    # text cut at text_max_length tokens (models before 0.3.0)
+    text_units: str = "sentences"
+    text_max_length: int = 128
+    report_max_sentences: int = 64
+    report_max_tokens: int = 512
     model_dim: int = 128  # d of the text adapter
     adapter_layers: int = 1
     adapter_heads: int = 4
@@ -58,6 +64,11 @@ class TMCAConfig:
                                                   and "attention_grid_fraction" not in d):
             raise ValueError("These plans come from a development model older than nnunetv2_tmca 0.1.0 (attention "
                              "readout 'projected'); retrain it with this version (see CHANGELOG.md, 0.2.0).")
+        if "text_dim" in d and "text_units" not in d:  # plans before 0.3.0: one text per report, 64 tokens
+            d["text_units"] = "report"
+            d.setdefault("text_max_length", 64)
+        if d.get("text_units", "sentences") not in ("sentences", "report"):
+            raise ValueError(f"text_units must be 'sentences' or 'report', not {d['text_units']!r}")
         if "text_dim" in d and "align_features" not in d:
             d["align_features"] = "decoder"  # plans written before the setting existed: the heads read decoder features
         if d.get("align_features", "skip") not in ("skip", "decoder"):

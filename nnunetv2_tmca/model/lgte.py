@@ -1,8 +1,9 @@
 """Language-guided target enhancement (LGTE) for one decoder stage.
 
 Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pooled u (B, d):
-  1. cross-modal attention, pixels query tokens:  F <- F + g_a * W_o m,  m = softmax(Q K^T / sqrt(d_h)) V
-     (per head), Q = W_q F + W_p pos (coordinate features, see position.py), K = W_k U, V = W_v U;
+  1. cross-modal attention, pixels query tokens:  F <- F + g_a * W_o m,  m = softmax(Q K^T / sqrt(d_h) + b) V
+     (per head), Q = W_q F + W_p pos (coordinate features, see position.py), K = W_k U, V = W_v U, b the
+     log-relevance of each token's sentence (sentence_pooling.py; 0 for one-sentence reports);
   2. text-conditioned modulation (FiLM):          F <- F * (1 + gamma(u)) + beta(u);
   3. target map as spatial attention:             F <- F * (1 + alpha * M),  M = sigmoid(z) from the
      stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar; the head's
@@ -56,7 +57,9 @@ class CrossModalAttention(nn.Module):
         # (B, h, N, L) attention matrix for the backward pass: ~2.5x less memory and ~3x faster on CPU
         q = q.reshape(b, h, dh, -1).transpose(2, 3).contiguous()
         k, v = self.kv(tokens).reshape(b, tokens.shape[1], 2, h, dh).permute(2, 0, 3, 1, 4)  # (B, h, L, dh)
-        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :].bool())  # (B, h, N, dh)
+        # mask: bool (valid tokens), or float: the additive log-relevance of each token's sentence, -inf at padding
+        attn_mask = mask[:, None, None, :] if mask.dtype == torch.bool else mask[:, None, None, :].to(q.dtype)
+        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, dh)
         mixed = mixed.transpose(2, 3).reshape(b, h * dh, *spatial)
         # the gate folded into W_o (g_a * (W_o m + b) = (g_a W_o) m + g_a b): no full-size product with g_a
         weight = self.out.weight

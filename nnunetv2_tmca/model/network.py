@@ -47,7 +47,8 @@ class TMCANetwork(nn.Module):
         self.align_stages = resolve_stages(config.align_stages, n)
         d = config.model_dim
         self.text_adapter = TextAdapter(config.text_dim, d, config.adapter_layers, config.adapter_heads,
-                                        config.text_max_length)
+                                        config.text_max_length, config.text_units == "sentences",
+                                        config.report_max_sentences)
         attention_stages = set(resolve_stages(config.attention_stages, n)) & set(self.lgte_stages) \
             if config.use_cross_attention else set()
         self.lgte = nn.ModuleDict({str(s): LGTEBlock(channels[s], d, config.attention_dim, config.attention_heads,
@@ -86,13 +87,18 @@ class TMCANetwork(nn.Module):
         text = text if text is not None else self._bound_text
         if text is None or (isinstance(text, str) and text == NULL_TEXT):
             return self.text_adapter(None, None, batch_size=batch_size)
-        tokens, mask, null = text["tokens"], text["mask"], text.get("null")
+        tokens, mask, null, sentence = text["tokens"], text["mask"], text.get("null"), text.get("sentence")
         if tokens.shape[0] != batch_size:
             if tokens.shape[0] != 1:
                 raise ValueError(f"text batch {tokens.shape[0]} does not match image batch {batch_size}")
             tokens, mask = tokens.expand(batch_size, *tokens.shape[1:]), mask.expand(batch_size, -1)
             null = null.expand(batch_size) if null is not None else None
-        return self.text_adapter(tokens, mask, null)
+            sentence = sentence.expand(batch_size, -1) if sentence is not None else None
+        return self.text_adapter(tokens, mask, null, sentence=sentence)
+
+    def sentence_relevance(self, text: dict) -> torch.Tensor | None:
+        """(B, S) relevance r of each sentence of ``text`` (sentence_pooling.py); None for whole-report models."""
+        return self._text_for_batch(text, text["tokens"].shape[0])[3]
 
     def _bypass_rows(self, text):
         """``null_bypass``: True (no report at all), the (B,) or (1,) bool ``null`` of the rows without one (they
@@ -108,7 +114,7 @@ class TMCANetwork(nn.Module):
         features, ``aux["plain"]`` (the image-only path, trained by an auxiliary loss in ``_plainPath``)."""
         if text is None and self._bound_text is None and not self.training:
             self._warn_no_text_once()  # under torch.compile a graph break, before the whole graph (one graph)
-        tokens, mask, pooled = self._text_for_batch(text, x.shape[0])
+        tokens, mask, pooled, _ = self._text_for_batch(text, x.shape[0])
         skips = self.encoder(x)
         bypass = self._bypass_rows(text)
         if bypass is True and not return_alignment:

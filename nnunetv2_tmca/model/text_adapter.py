@@ -1,18 +1,33 @@
 """Trainable text adapter over frozen token states, with a learned null text.
 
-U = TransformerEncoder(LN(W T + b) + P_pos)  (B, L, d);  u = LN(W_u * mean_l(m_l U_l))  (B, d).
-Rows flagged null (missing or dropped report) replace their tokens by one learned null
-token e_null, so a model works without a report: u_null = LN(W_u * Enc(e_null)).
+U = TransformerEncoder(LN(W T + b) + P_pos)  (B, L, d);  u = LN(W_u * pool(U)).
+Whole reports (``units = "report"``): P_pos by token position, pool = the mean over tokens.
+Sentence units (``"sentences"``, several findings per report): P_pos by the token's position within its
+sentence, self-attention within each sentence (the frozen encoder read each sentence on its own, so a
+place word binds to its own finding), pool = the target-informed sentence pooling (sentence_pooling.py),
+which also returns each sentence's relevance r and the cross-attention bias log r.
+Rows flagged null (missing or dropped report) replace their tokens by one learned null token e_null, so a
+model works without a report: u_null = LN(W_u * Enc(e_null)).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from nnunetv2_tmca.model.sentence_pooling import SentencePooling
+
+
+def position_in_sentence(sentence: torch.Tensor) -> torch.Tensor:
+    """(B, L) position of each token within its (contiguous) sentence, from the sentence numbers."""
+    index = torch.arange(sentence.shape[1], device=sentence.device).expand_as(sentence)
+    starts = torch.ones_like(sentence, dtype=torch.bool)
+    starts[:, 1:] = sentence[:, 1:] != sentence[:, :-1]
+    return index - torch.cummax(torch.where(starts, index, torch.zeros_like(index)), dim=1).values
+
 
 class TextAdapter(nn.Module):
     def __init__(self, text_dim: int, model_dim: int = 128, num_layers: int = 1, num_heads: int = 4,
-                 max_length: int = 64):
+                 max_length: int = 64, sentences: bool = False, max_sentences: int = 64):
         super().__init__()
         self.proj = nn.Sequential(nn.Linear(text_dim, model_dim), nn.LayerNorm(model_dim))
         self.position = nn.Parameter(torch.zeros(1, max_length, model_dim))
@@ -24,18 +39,30 @@ class TextAdapter(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False) \
             if num_layers > 0 else nn.Identity()
         self.pool = nn.Sequential(nn.Linear(model_dim, model_dim), nn.LayerNorm(model_dim))
+        self.sentence_pooling = SentencePooling(model_dim, max_sentences) if sentences else None
         self.max_length = max_length
+        self.num_heads = num_heads
 
     def forward(self, tokens: torch.Tensor | None, mask: torch.Tensor | None, null: torch.Tensor | None = None,
-                batch_size: int | None = None):
-        """tokens (B, L, D_enc), mask (B, L) bool, null (B,) bool -> U (B, L', d), mask (B, L'), u (B, d)."""
+                batch_size: int | None = None, sentence: torch.Tensor | None = None):
+        """tokens (B, L, D_enc), mask (B, L) bool, null (B,) bool, sentence (B, L) long (-1: padding) ->
+        U (B, L', d), the cross-attention mask (B, L') (bool; float with the additive sentence bias for sentence
+        units), u (B, d), sentence relevance (B, S) or None."""
         if tokens is None:
             emb = self.null_token.expand(batch_size, 1, -1)
             mask = torch.ones(batch_size, 1, dtype=torch.bool, device=emb.device)
+            sentence = torch.zeros(batch_size, 1, dtype=torch.long, device=emb.device)
         else:
-            length = min(tokens.shape[1], self.max_length)
-            tokens, mask = tokens[:, :length], mask[:, :length].bool()
-            emb = self.proj(tokens.to(self.null_token.dtype)) + self.position[:, :length]
+            mask = mask.bool()
+            if self.sentence_pooling is None:
+                length = min(tokens.shape[1], self.max_length)
+                tokens, mask = tokens[:, :length], mask[:, :length]
+                position = self.position[:, :length]
+                sentence = None
+            else:
+                sentence = sentence if sentence is not None else torch.where(mask, 0, -1)
+                position = self.position[0][position_in_sentence(sentence).clamp(max=self.max_length - 1)]
+            emb = self.proj(tokens.to(self.null_token.dtype)) + position
             if null is not None:
                 null = null.bool()
                 first = torch.zeros_like(mask)
@@ -44,7 +71,24 @@ class TextAdapter(nn.Module):
                 null_emb = torch.zeros_like(emb)
                 null_emb[:, :1] = self.null_token
                 emb = torch.where(null[:, None, None], null_emb, emb)
-        states = self.encoder(emb, src_key_padding_mask=~mask) if not isinstance(self.encoder, nn.Identity) else emb
+                if sentence is not None:
+                    sentence = torch.where(null[:, None], torch.where(first, 0, -1), sentence)
+        states = self._contextualise(emb, mask, sentence)
         states = states * mask[..., None]
-        pooled = states.sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
-        return states, mask, self.pool(pooled)
+        if self.sentence_pooling is None:
+            pooled = states.sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
+            return states, mask, self.pool(pooled), None
+        pooled, relevance, bias = self.sentence_pooling(states, mask, sentence)
+        attention_mask = bias.masked_fill(~mask, float("-inf"))
+        return states, attention_mask, self.pool(pooled), relevance
+
+    def _contextualise(self, emb, mask, sentence):
+        if isinstance(self.encoder, nn.Identity):
+            return emb
+        if sentence is None or self.sentence_pooling is None:
+            return self.encoder(emb, src_key_padding_mask=~mask)
+        # within-sentence self-attention; padding queries may look anywhere (their outputs are zeroed)
+        blocked = (sentence[:, :, None] != sentence[:, None, :]) & (sentence[:, :, None] >= 0)
+        blocked = blocked | ~mask[:, None, :]
+        blocked = blocked & ~torch.eye(blocked.shape[1], dtype=torch.bool, device=blocked.device)  # never empty rows
+        return self.encoder(emb, mask=blocked.repeat_interleave(self.num_heads, 0))

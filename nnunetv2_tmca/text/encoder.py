@@ -60,6 +60,17 @@ def _load_path(name: str) -> tuple[str, bool]:
     return name, offline
 
 
+def load_tokenizer(name: str):
+    """The encoder's tokenizer alone (no weights): enough to split reports into encoding units."""
+    from transformers import AutoTokenizer
+
+    path, local_only = _load_path(name)
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+    except Exception as e:
+        raise TextEncoderError(_load_error_message(name, e)) from e
+
+
 def encoder_identity(name: str, max_length: int) -> dict:
     """A cheap description of the encoder that changes when the model changes (no weights loaded).
 

@@ -8,6 +8,7 @@ network settings are written into the plans, which nnU-Net copies into the model
 """
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack, contextmanager
 
 import numpy as np
@@ -27,7 +28,7 @@ from nnunetv2_tmca.mirroring.recording import mirror_flag_data_loaders
 from nnunetv2_tmca.mirroring.test_time import paired_mirroring_in_validation
 from nnunetv2_tmca.model.config import TMCAConfig
 from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
-from nnunetv2_tmca.reports import load_dataset_reports, raw_dataset_case_ids
+from nnunetv2_tmca.reports import REPORTS_FILENAME, load_dataset_reports, raw_dataset_case_ids
 from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
 from nnunetv2_tmca.text.encoder import resolve_encoder_name
 from nnunetv2_tmca.training.progress_logging import TMCALocalLogger
@@ -44,7 +45,11 @@ def text_key(case_id: str, groups, reportless=()) -> str:
 class nnUNetTrainerTMCA(nnUNetTrainer):
     # --- text side ---
     text_encoder: str | None = None  # None: $nnUNet_tmca_text_encoder or the bundled MiniLM
-    text_max_length: int = 64
+    # "sentences": every sentence of a report encoded whole (text_max_length tokens per sentence), up to 64
+    # sentences / 512 tokens per report, pooled by sentence relevance; "report": one text cut at text_max_length
+    # tokens (before 0.3.0; _reportText). Why: documentation/benchmarks.md, "Clinical-style reports"
+    text_units: str = "sentences"
+    text_max_length: int = 128
     text_dropout: float = 0.15  # probability of replacing a report by the learned null text
     # rows without a report (dropped or missing) skip LGTE and the output fusion: the no-report model is the planned
     # U-Net. Demo set, 3 runs (documentation/benchmarks.md, "Prediction without a report"): no-report per-image Dice
@@ -109,7 +114,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                      "fuse_all_channels": self.label_manager.has_regions, **self.tmca_network,
                                      "text_dim": text_dim,
                                      "text_encoder": resolve_encoder_name(self.text_encoder),
-                                     "text_max_length": self.text_max_length,
+                                     "text_max_length": self.text_max_length, "text_units": self.text_units,
                                      "text_mirroring": self.text_mirroring})
 
     def initialize(self):
@@ -128,7 +133,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                    f" mirrored reports of {len(reports)} cases")
         table = ensure_text_encodings(lookup_reports, dataset_cache_folder(self.plans_manager.dataset_name),
                                       self.text_encoder, self.text_max_length, logger=self.print_to_log_file,
-                                      progress=self.local_rank == 0)
+                                      progress=self.local_rank == 0, units=self.text_units,
+                                      source=os.path.join(raw_folder, REPORTS_FILENAME))
         config = self.tmca_config(table.hidden_size).to_dict()
         # into the plans (saved to the model folder) and into the cached configuration manager
         self.plans_manager.plans['configurations'][self.configuration_name]['tmca'] = config

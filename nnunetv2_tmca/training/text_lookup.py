@@ -1,12 +1,14 @@
 """Per-batch report lookup for the trainer: case ids -> token states on the training device.
 
-Holds the unique-text table once on the device; a batch gathers its rows by
-``batch['keys']`` (repeated keys simply gather the same row). ``group`` is the id of the
-normalised text (identical or near-identical reports share it): the positives of the
-contrastive loss; ``group_embeddings`` (num_groups, D) holds each group's frozen pooled embedding, unit length
-(the similarity of the "text" positives). Text dropout replaces a row by the learned null text with probability p.
-Keys in ``no_report`` (training cases without a report, ``"reports_optional"``) always get the
-null text (``null`` = True, group -1); any other key without a row is an error.
+Holds the unique-unit token states once on the device (ragged, ``flat``) and, per unique report, the
+indices of its tokens and the sentence each token belongs to (one sentence per report for
+``units = "report"``); a batch gathers its rows by ``batch['keys']`` (repeated keys simply gather the
+same row). ``group`` is the id of the normalised text (identical or near-identical reports share it): the
+positives of the contrastive loss; ``group_embeddings`` (num_groups, D) holds each group's frozen
+embedding (the mean of its token states), unit length (the similarity of the "text" positives). Text
+dropout replaces a row by the learned null text with probability p. Keys in ``no_report`` (training cases
+without a report, ``"reports_optional"``) always get the null text (``null`` = True, group -1); any other
+key without a report is an error.
 """
 from __future__ import annotations
 
@@ -17,36 +19,76 @@ from nnunetv2_tmca.reports import normalize_report, text_hash
 from nnunetv2_tmca.text.cache import TextEncodingTable
 
 
+def report_token_index(table: TextEncodingTable, units_of_report: list) -> tuple[np.ndarray, np.ndarray]:
+    """(R, L) indices into ``table.flat`` and (R, L) sentence number of each token (-1: padding)."""
+    offsets, lengths = table.offsets, table.lengths
+    length = max([1] + [int(lengths[u].sum()) for u in units_of_report])
+    index = np.zeros((len(units_of_report), length), dtype=np.int64)
+    sentence = np.full((len(units_of_report), length), -1, dtype=np.int64)
+    for r, units in enumerate(units_of_report):
+        if not units:
+            continue
+        idx = np.concatenate([np.arange(offsets[u], offsets[u + 1]) for u in units])
+        index[r, :len(idx)] = idx
+        sentence[r, :len(idx)] = np.repeat(np.arange(len(units)), lengths[units])
+    return index, sentence
+
+
 class TextLookup:
     def __init__(self, table: TextEncodingTable, reports: dict, device: torch.device, no_report=()):
         self.table = table
         self.no_report = frozenset(no_report)
+        units = table.units_of_reports(reports)  # report hash -> unit rows
         text_of_hash = {text_hash(t): t for t in reports.values()}
+        report_hashes = sorted(units)
+        position = {h: i for i, h in enumerate(report_hashes)}
+        self.report_of_case = {c: position[text_hash(t)] for c, t in reports.items()}
+        index, sentence = report_token_index(table, [units[h] for h in report_hashes])
         groups: dict[str, int] = {}
-        row_group = [groups.setdefault(normalize_report(text_of_hash[h]), len(groups)) if h in text_of_hash else -1 - i
-                     for i, h in enumerate(table.hashes)]
+        report_group = [groups.setdefault(normalize_report(text_of_hash[h]), len(groups)) for h in report_hashes]
         self.num_groups = len(groups)
-        self.tokens = torch.from_numpy(table.tokens.astype(np.float32)).to(device)
-        self.mask = torch.from_numpy(table.mask).to(device)
-        self.row_group = torch.tensor(row_group, dtype=torch.long, device=device)
-        pooled = torch.from_numpy(np.asarray(table.pooled, dtype=np.float32))
-        first_row = {g: i for i, g in reversed(list(enumerate(row_group))) if g >= 0}
+        self.flat = torch.from_numpy(np.asarray(table.flat, dtype=np.float32)).to(device)
+        self.index = torch.from_numpy(index).to(device)
+        self.sentence = torch.from_numpy(sentence).to(device)
+        self.report_group = torch.tensor(report_group, dtype=torch.long, device=device)
         self.group_embeddings = torch.nn.functional.normalize(
-            pooled[[first_row[g] for g in range(self.num_groups)]].reshape(self.num_groups, -1), dim=1).to(device)
+            self._group_means(table, units, report_hashes, report_group), dim=1).to(device)
         self.device = device
+
+    def _group_means(self, table, units, report_hashes, report_group) -> torch.Tensor:
+        """Each group's frozen embedding: the mean of all token states of its first report."""
+        pooled, lengths = np.asarray(table.pooled, dtype=np.float32), table.lengths
+        first = {}
+        for h, g in zip(report_hashes, report_group):
+            first.setdefault(g, h)
+        rows = []
+        for g in range(self.num_groups):
+            u = units[first[g]]
+            w = lengths[u].astype(np.float32)
+            rows.append((pooled[u] * w[:, None]).sum(0) / max(float(w.sum()), 1.0))
+        return torch.from_numpy(np.stack(rows) if rows else np.zeros((0, pooled.shape[-1]), np.float32))
+
+    def rows_for(self, case_ids) -> torch.Tensor:
+        try:
+            return torch.tensor([self.report_of_case[c] for c in case_ids], dtype=torch.long)
+        except KeyError as e:
+            raise KeyError(f"Case {e.args[0]} has no report in the text table ({self.table.path}).") from None
 
     def batch(self, case_ids, dropout: float = 0.0, generator: torch.Generator | None = None) -> dict:
         case_ids = list(case_ids)
         missing = torch.tensor([c in self.no_report for c in case_ids], dtype=torch.bool)
         known = [c for c, m in zip(case_ids, missing.tolist()) if not m]
         rows = torch.zeros(len(case_ids), dtype=torch.long)
-        rows[~missing] = torch.from_numpy(self.table.rows_for(known)) if known else rows[:0]
+        rows[~missing] = self.rows_for(known) if known else rows[:0]
         null = missing.clone()
         if dropout > 0:
             null |= torch.rand(len(rows), generator=generator) < dropout
         rows, missing, null = rows.to(self.device), missing.to(self.device), null.to(self.device)
-        group = torch.where(missing, torch.full_like(rows, -1), self.row_group[rows])
-        return {"tokens": self.tokens[rows], "mask": self.mask[rows], "null": null, "group": group}
+        group = torch.where(missing, torch.full_like(rows, -1), self.report_group[rows])
+        sentence = self.sentence[rows]
+        mask = sentence >= 0
+        tokens = self.flat[self.index[rows]] * mask[..., None]
+        return {"tokens": tokens, "mask": mask, "sentence": sentence, "null": null, "group": group}
 
     def single(self, case_id) -> dict:
         return self.batch([case_id])

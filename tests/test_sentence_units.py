@@ -1,0 +1,196 @@
+"""Reports as radiologists write them (issue #14): sentences encoded whole, cached once per unique sentence,
+pooled by sentence relevance; caps that warn with the case id; bad reports with clear outcomes."""
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from nnunetv2_tmca.dataset_conversion.synthetic_clinical import render_clinical_report
+from nnunetv2_tmca.reports import ReportError, text_hash
+from nnunetv2_tmca.text.cache import (CACHE_FORMAT_V1, TextEncodingTable, ensure_text_encodings, load_table)
+from nnunetv2_tmca.text.layout import report_layouts
+from nnunetv2_tmca.text.sentences import encoding_units, split_sentences
+from nnunetv2_tmca.training.text_lookup import TextLookup
+
+BOILERPLATE = "The cardiac silhouette is within normal limits. No pleural effusion."
+REPORTS = {
+    "a": f"FINDINGS: Nodular opacity in the left upper zone. {BOILERPLATE}\n\nIMPRESSION: Nodule, CT advised.",
+    "b": f"FINDINGS: A calcified granuloma in the right lower zone. {BOILERPLATE}",
+    "c": f"{BOILERPLATE} A small cyst in the left mid zone.",
+}
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from nnunetv2_tmca.text.encoder import FrozenTextEncoder
+    return FrozenTextEncoder(None, max_length=128)
+
+
+def words(text):
+    return "".join(text.split())
+
+
+def test_split_sentences_keeps_every_word_and_drops_only_punctuation():
+    lesions = [{"side": "left", "zone": "upper", "radii": (3, 3), "target": True},
+               {"side": "right", "zone": "lower", "radii": (3, 3), "target": False}]
+    report, records = render_clinical_report(lesions, 5)
+    sentences = split_sentences(report)
+    assert len(sentences) >= 5
+    assert words(" ".join(sentences)) == words(report)
+    assert split_sentences("...\n!!!\n\n --- ;;") == []
+    assert split_sentences("e.g. Dr. Smith saw a 2.5 cm mass. Next one.") == ["e.g. Dr. Smith saw a 2.5 cm mass.",
+                                                                               "Next one."]
+    cjk = split_sentences("肺部感染，左上肺。右下肺正常。😀 ok")
+    assert len(cjk) == 3 and words("".join(cjk)) == words("肺部感染，左上肺。右下肺正常。😀 ok")
+    assert split_sentences("FINDINGS\n\nOpacity left.") == ["FINDINGS", "Opacity left."]
+
+
+def test_a_long_sentence_is_cut_into_pieces_without_losing_a_word(encoder):
+    sentence = " ".join(f"word{i}" for i in range(400)) + "."
+    pieces = encoding_units([sentence], encoder.tokenizer, 128)
+    assert len(pieces) > 1 and words(" ".join(pieces)) == words(sentence)
+    assert all(len(encoder.tokenizer(p)["input_ids"]) <= 128 for p in pieces)
+
+
+def test_a_report_over_the_cap_is_a_warning_naming_the_case_and_counts_never_the_text(encoder):
+    long_report = " ".join(["The opacity extends further."] * 4000)  # 16,000 words, 4,000 sentences
+    logs = []
+    layout, units = report_layouts({"case_long": long_report, "case_ok": REPORTS["a"]}, encoder.tokenizer, 128,
+                                   64, 512, logger=logs.append, source="/data/reports.json")
+    warning = [m for m in logs if "case_long" in m]
+    assert len(warning) == 1 and "4000 sentences" in warning[0] and "/data/reports.json" in warning[0]
+    assert "opacity" not in " ".join(logs).lower()
+    assert len(layout[text_hash(long_report)]) <= 64 and not any("case_ok" in m for m in logs)
+
+
+def test_a_report_without_any_sentence_is_an_error_naming_file_and_case_and_the_cache_is_untouched(encoder, tmp_path):
+    table = ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, units="sentences", logger=lambda m: None)
+    before = hashlib.sha256(open(table.path, "rb").read()).hexdigest()
+    with pytest.raises(ReportError) as e:
+        ensure_text_encodings({**REPORTS, "x7": " ... \n\n !!! "}, str(tmp_path), encoder=encoder, units="sentences",
+                              logger=lambda m: None, source="/data/reports.json")
+    assert "x7" in str(e.value) and "/data/reports.json" in str(e.value) and e.value.case_ids == ["x7"]
+    assert hashlib.sha256(open(table.path, "rb").read()).hexdigest() == before
+
+
+def test_each_unique_sentence_is_encoded_once_and_cached(encoder, tmp_path):
+    logs = []
+    table = ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, units="sentences", logger=logs.append)
+    sentences = {s for r in REPORTS.values() for s in split_sentences(r)}
+    assert len(table.hashes) == len(sentences) < sum(len(split_sentences(r)) for r in REPORTS.values())
+    assert table.path.endswith("__S128.safetensors")
+    # the cached token states of a sentence are its own encoding (float16)
+    s = split_sentences(REPORTS["b"])[0]
+    row = table.hashes.index(text_hash(s))
+    own = encoder.encode([s])
+    n = int(own.mask[0].sum())
+    assert table.lengths[row] == n
+    np.testing.assert_allclose(table.flat[table.offsets[row]:table.offsets[row + 1]].astype(np.float32),
+                               own.tokens[0, :n], atol=2e-3)
+    logs.clear()
+    again = ensure_text_encodings({**REPORTS, "d": "The cardiac silhouette is within normal limits. A new sentence."},
+                                  str(tmp_path), encoder=encoder, units="sentences", logger=logs.append)
+    assert "1 to encode" in logs[-1] and len(again.hashes) == len(sentences) + 1
+    assert load_table(again.path).hashes == again.hashes
+
+
+def test_lookup_assembles_each_report_from_its_sentences(encoder, tmp_path):
+    table = ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, units="sentences", logger=lambda m: None)
+    lookup = TextLookup(table, REPORTS, torch.device("cpu"))
+    batch = lookup.batch(["a", "c", "a"])
+    sentences = split_sentences(REPORTS["a"])
+    n = sum(int(encoder.encode([s]).mask[0].sum()) for s in sentences)
+    assert batch["mask"][0].sum() == n and torch.equal(batch["tokens"][0], batch["tokens"][2])
+    assert batch["sentence"][0].max() == len(sentences) - 1 and (batch["sentence"][0][~batch["mask"][0]] == -1).all()
+    first = encoder.encode([sentences[0]])
+    k = int(first.mask[0].sum())
+    np.testing.assert_allclose(batch["tokens"][0, :k].numpy(), first.tokens[0, :k], atol=2e-3)
+
+
+def test_caches_of_earlier_versions_are_still_read(tmp_path):
+    from safetensors.numpy import save
+    tokens = np.random.rand(2, 5, 4).astype(np.float16)
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=np.uint8)
+    path = tmp_path / "old.safetensors"
+    identity = {"name": "x", "max_length": 64, "hidden_size": 4}
+    path.write_bytes(save({"tokens": tokens, "mask": mask, "pooled": np.zeros((2, 4), np.float32)},
+                          metadata={"format": CACHE_FORMAT_V1, "identity": json.dumps(identity),
+                                    "hashes": json.dumps(["h1", "h2"])}))
+    table = load_table(str(path))
+    assert list(table.lengths) == [3, 5] and np.array_equal(table.tokens[0, :3], tokens[0, :3])
+    assert isinstance(table, TextEncodingTable) and table.mask.shape == (2, 5)
+
+
+def test_old_plans_read_whole_reports_and_new_ones_sentences():
+    from nnunetv2_tmca.model.config import TMCAConfig
+    old = TMCAConfig.from_dict({"text_dim": 384, "text_max_length": 64, "attention_grid_fraction": 0.25,
+                                "align_features": "decoder"})
+    assert old.text_units == "report" and old.text_max_length == 64
+    new = TMCAConfig.from_dict(TMCAConfig(text_dim=384).to_dict())
+    assert new.text_units == "sentences" and new.text_max_length == 128 and new.report_max_tokens == 512
+
+
+def test_sentence_model_ignores_sentence_order_and_equals_the_report_model_on_one_sentence():
+    """Sections come in any order: the output does not depend on the order of the sentences. A one-sentence
+    report gives what the whole-report model gives with the same weights (relevance 1, no attention bias)."""
+    from test_network import PlainConvUNet, make_unet
+    from nnunetv2_tmca.model.config import TMCAConfig
+    from nnunetv2_tmca.model.network import build_tmca_network
+    torch.manual_seed(0)
+    common = dict(text_dim=32, model_dim=16, attention_dim=8, attention_heads=2, align_dim=8, text_max_length=16)
+    net = build_tmca_network(make_unet(PlainConvUNet, 2), TMCAConfig(**common))
+    for name, p in net.named_parameters():
+        if "gate" in name or "to_gamma_beta" in name or "output_fusion" in name:
+            torch.nn.init.normal_(p, std=0.5)
+    whole = build_tmca_network(make_unet(PlainConvUNet, 2), TMCAConfig(**common, text_units="report"))
+    missing, unexpected = whole.load_state_dict(net.state_dict(), strict=False)
+    assert not missing and all("sentence_pooling" in k for k in unexpected)
+    net.eval(), whole.eval()
+    x, tokens = torch.randn(2, 1, 32, 32), torch.randn(2, 9, 32)
+    mask = torch.ones(2, 9, dtype=torch.bool)
+    with torch.no_grad():
+        one = net(x, {"tokens": tokens, "mask": mask, "sentence": torch.zeros(2, 9, dtype=torch.long)})
+        assert torch.allclose(one[0], whole(x, {"tokens": tokens, "mask": mask})[0], atol=1e-5)
+        sentence = torch.tensor([[0] * 4 + [1] * 5] * 2)
+        swapped = torch.cat([tokens[:, 4:], tokens[:, :4]], 1)
+        a = net(x, {"tokens": tokens, "mask": mask, "sentence": sentence})[0]
+        b = net(x, {"tokens": swapped, "mask": mask, "sentence": torch.tensor([[0] * 5 + [1] * 4] * 2)})[0]
+        assert torch.allclose(a, b, atol=1e-5) and not torch.allclose(a, one[0], atol=1e-3)
+        relevance = net.sentence_relevance({"tokens": tokens, "mask": mask, "sentence": sentence})
+        assert torch.allclose(relevance.sum(1), torch.ones(2)) and (relevance[:, 2:] == 0).all()
+
+
+def test_counterfactual_reports_on_a_trained_model(trained_tiny_model):
+    """One call, one image, several reports: deleting the target sentence or moving the target elsewhere changes
+    the prediction; the same report gives the same prediction; per-sentence relevance and deletion effects."""
+    root, folder, model, _ = trained_tiny_model
+    from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+    from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
+    os.environ.update({k: str(root / v) for k, v in (("nnUNet_raw", "raw"), ("nnUNet_preprocessed", "pre"),
+                                                     ("nnUNet_results", "res"))})
+    reports = json.load(open(os.path.join(folder, "reports.json")))
+    case = sorted(f[:-9] for f in os.listdir(os.path.join(folder, "imagesTs")))[0]
+    predictor = nnUNetPredictorTMCA(device=torch.device("cpu"), allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(str(model), (0,))
+    assert predictor.tmca_network.config.text_units == "sentences"
+    img, props = NaturalImage2DIO().read_images([os.path.join(folder, "imagesTs", case + "_0000.png")])
+    true = reports[case]
+    target_sentence = "Opacity in the left upper zone."
+    edited = [f"Heart size is normal. {target_sentence} No effusion on the right.",
+              "Heart size is normal. No effusion on the right.",
+              "Heart size is normal. Opacity in the right lower zone. No effusion on the right."]
+    outputs = predictor.predict_reports(img, dict(props), [true, true] + edited)
+    assert len(outputs) == 5 and np.array_equal(outputs[0], outputs[1])
+    single = predictor.predict_single_npy_array(img, dict(props), report=edited[0])
+    assert np.array_equal(single, outputs[2])
+    probs = [predictor.predict_single_npy_array(img, dict(props), report=r, save_or_return_probabilities=True)[1]
+             for r in edited]
+    assert np.abs(probs[0] - probs[1]).max() > 1e-4  # target sentence deleted
+    assert np.abs(probs[0] - probs[2]).max() > 1e-4  # target moved
+    relevance = predictor.sentence_relevance(edited[0])
+    assert len(relevance) == 3 and abs(sum(relevance) - 1) < 1e-5
+    effects = predictor.sentence_effects(img, dict(props), edited[0])
+    assert len(effects) == 3 and all(0 <= e <= 1 for e in effects)
