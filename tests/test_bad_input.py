@@ -273,7 +273,7 @@ def test_unknown_ids_are_not_encoded_and_cli_counts_unique_texts(tiny_dataset, t
     reports[test_case] = "a test case report that will be withdrawn."
     (raw / "reports.json").write_text(json.dumps(reports))
     env = clean_env(tmp_path)
-    cmd = ["nnUNetv2_tmca_encode_reports", "-d", DATASET_ID, "--text_encoder", tiny_encoder]
+    cmd = ["nnUNetv2_tmca_encode_reports", "-d", DATASET_ID, "--text_encoder", tiny_encoder, "--units", "report"]
     p = run([str(c) for c in cmd], env)
     known = {k: v for k, v in reports.items() if k != "ghost_0001"}
     unique = len({text_hash(t) for t in known.values()})
