@@ -55,15 +55,34 @@ def test_a_long_sentence_is_cut_into_pieces_without_losing_a_word(encoder):
     assert all(len(encoder.tokenizer(p)["input_ids"]) <= 128 for p in pieces)
 
 
-def test_a_report_over_the_cap_is_a_warning_naming_the_case_and_counts_never_the_text(encoder):
-    long_report = " ".join(["The opacity extends further."] * 4000)  # 16,000 words, 4,000 sentences
+def test_a_report_over_the_cap_is_a_warning_naming_the_case_and_counts_never_the_text(encoder, tmp_path):
+    long_report = " ".join(["The opacity extends further down."] * 4000)  # 20,000 words, 4,000 sentences
+    run_on = " ".join(["opacity"] * 20000)  # 20,000 words without a full stop: one sentence, cut into pieces
     logs = []
-    layout, units = report_layouts({"case_long": long_report, "case_ok": REPORTS["a"]}, encoder.tokenizer, 128,
-                                   64, 512, logger=logs.append, source="/data/reports.json")
+    layout, units = report_layouts({"case_long": long_report, "case_run_on": run_on, "case_ok": REPORTS["a"]},
+                                   encoder.tokenizer, 128, 64, 512, logger=logs.append, source="/data/reports.json")
     warning = [m for m in logs if "case_long" in m]
     assert len(warning) == 1 and "4000 sentences" in warning[0] and "/data/reports.json" in warning[0]
-    assert "opacity" not in " ".join(logs).lower()
-    assert len(layout[text_hash(long_report)]) <= 64 and not any("case_ok" in m for m in logs)
+    assert any("case_run_on" in m for m in logs) and "opacity" not in " ".join(logs).lower()
+    for report in (long_report, run_on):
+        kept = layout[text_hash(report)]
+        assert 1 <= len(kept) <= 64
+        assert sum(len(encoder.tokenizer(units[u])["input_ids"]) for u in kept) <= 512
+    assert not any("case_ok" in m for m in logs)
+    # through the cache: encoded, warned, and the cache of the other reports intact
+    table = ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, units="sentences", logger=lambda m: None)
+    logs.clear()
+    bigger = ensure_text_encodings({**REPORTS, "case_run_on": run_on}, str(tmp_path), encoder=encoder,
+                                   units="sentences", logger=logs.append)
+    assert set(table.hashes) <= set(bigger.hashes) and any("case_run_on" in m for m in logs)
+
+
+def test_reports_in_other_scripts_are_split_and_encoded(encoder, tmp_path):
+    reports = {"zh": "胸部X光片。左上肺野见结节影。右侧肋膈角清晰。", "emoji": "Opacity left upper zone 🙂. No effusion 👍",
+               **REPORTS}
+    table = ensure_text_encodings(reports, str(tmp_path), encoder=encoder, units="sentences", logger=lambda m: None)
+    assert len(table.layout[text_hash(reports["zh"])]) == 3 and len(table.layout[text_hash(reports["emoji"])]) == 2
+    assert np.isfinite(table.flat.astype(np.float32)).all()
 
 
 def test_a_report_without_any_sentence_is_an_error_naming_file_and_case_and_the_cache_is_untouched(encoder, tmp_path):
