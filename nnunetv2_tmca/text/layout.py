@@ -28,7 +28,7 @@ def report_layouts(reports: dict, tokenizer, max_length: int = DEFAULT_SENTENCE_
     sentences_of = {h: split_sentences(text) for h, (text, _) in cases_of.items()}
     empty = sorted(c for h, s in sentences_of.items() if not s for c in cases_of[h][1])
     if empty:
-        raise ReportError(f"{source or 'reports'}: {format_ids(empty)} have a report without any sentence (only "
+        raise ReportError(f"{source or 'reports'}: the report of {format_ids(empty)} has no sentence (only "
                           f"punctuation, symbols or whitespace). Write the report, or remove the case from the "
                           f"reports (with \"reports_optional\" in dataset.json it then trains without one).",
                           path=source, case_ids=empty)
