@@ -213,3 +213,27 @@ def test_counterfactual_reports_on_a_trained_model(trained_tiny_model):
     assert len(relevance) == 3 and abs(sum(relevance) - 1) < 1e-5
     effects = predictor.sentence_effects(img, dict(props), edited[0])
     assert len(effects) == 3 and all(0 <= e <= 1 for e in effects)
+
+
+def test_visualize_shows_sentence_relevance_without_the_text(trained_tiny_model, tmp_path):
+    """nnUNetv2_tmca_visualize: relevance bars and CASE_sentences.json (index, relevance, effect); the sentence
+    texts only with --show_report."""
+    root, folder, model, _ = trained_tiny_model
+    from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
+    from nnunetv2_tmca.inference.visualize import visualize_cases
+    os.environ.update({k: str(root / v) for k, v in (("nnUNet_raw", "raw"), ("nnUNet_preprocessed", "pre"),
+                                                     ("nnUNet_results", "res"))})
+    case = sorted(f[:-9] for f in os.listdir(os.path.join(folder, "imagesTs")))[0]
+    reports = tmp_path / "reports.json"
+    reports.write_text(json.dumps({case: "Heart size is normal. Opacity in the left upper zone. No effusion."}))
+    predictor = nnUNetPredictorTMCA(device=torch.device("cpu"), allow_tqdm=False, reports=str(reports))
+    predictor.initialize_from_trained_model_folder(str(model), (0,))
+    for show in (False, True):
+        out = tmp_path / f"png_{show}"
+        written = visualize_cases(predictor, os.path.join(folder, "imagesTs"), str(out), cases=[case],
+                                  show_report=show, sentence_effects=True)
+        assert [os.path.basename(w) for w in written] == [case + ".png"]
+        rows = json.loads((out / f"{case}_sentences.json").read_text())
+        assert [r["sentence"] for r in rows] == [0, 1, 2] and abs(sum(r["relevance"] for r in rows) - 1) < 1e-3
+        assert all(0 <= r["effect"] <= 1 for r in rows)
+        assert ("text" in rows[1]) == show and (not show or rows[1]["text"] == "Opacity in the left upper zone.")
