@@ -57,7 +57,7 @@ def test_stock_train_logs_text_side_without_report_text(trained_tiny_model):
     reports = json.load(open(os.path.join(folder, "reports.json")))
     log = open(glob.glob(str(model / "fold_0" / "training_log_*.txt"))[0]).read()
     assert "Text encoder: default" in log
-    assert "16 training cases" in log and "unique texts" in log
+    assert "16 training cases" in log and "unique reports" in log and "unique sentences" in log
     assert os.path.join("pre", f"Dataset{DATASET_ID}_TMCASynthetic", "tmca_text_cache") in log
     for text in reports.values():
         assert text not in log and text not in output

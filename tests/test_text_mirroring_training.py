@@ -216,11 +216,15 @@ def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_d
     # the mirrored reports' encodings sit in the same cache file as the originals
     from nnunetv2_tmca.reports import text_hash
     from nnunetv2_tmca.text.cache import load_table
-    cache = root / "pre" / DATASET_NAME / "tmca_text_cache" / "default__L64.safetensors"
+    from nnunetv2_tmca.text.sentences import split_sentences
+    cache = root / "pre" / DATASET_NAME / "tmca_text_cache" / "default__S128.safetensors"  # one row per sentence
     cached = set(load_table(str(cache)).hashes)
     wanted = with_mirrored_reports(reports, ["left_right", "upper_lower"])
-    assert {text_hash(t) for t in wanted.values()} <= cached
-    assert len({text_hash(t) for t in wanted.values()}) > len({text_hash(t) for t in reports.values()})
+
+    def sentence_hashes(texts):
+        return {text_hash(s) for t in texts for s in split_sentences(t)}
+    assert sentence_hashes(wanted.values()) <= cached
+    assert len(sentence_hashes(wanted.values())) > len(sentence_hashes(reports.values()))
     plans = json.load(open(model / "plans.json"))
     assert plans["configurations"]["2d"]["tmca"]["text_mirroring"] == "consistent"
     out = tmp_path / "pred"
