@@ -92,10 +92,8 @@ class TextEncodingTable:
                 raise TextCacheError(f"{len(missing)} reports have no sentence layout in the text table {self.path} "
                                      f"(first cases: {missing[:10]}).")
             return {text_hash(t): self.layout[text_hash(t)] for t in reports.values()}
-        return {h: [r] for h, r in self.bind_cases(reports).row_of_report().items()}
-
-    def row_of_report(self) -> dict:
-        return {h: i for i, h in enumerate(self.hashes)}
+        rows = self.bind_cases(reports).row_of_hash()
+        return {text_hash(t): [rows[text_hash(t)]] for t in reports.values()}
 
     def bind_cases(self, reports: dict) -> "TextEncodingTable":
         """Map every case id of ``reports`` to its row; all texts must be in the table (one row per report)."""
