@@ -2,6 +2,7 @@
 gradient under DDP equals the single-process gradient on the concatenated batch."""
 import os
 import socket
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -17,10 +18,27 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _worker(rank, world, port, result_file):
+@contextmanager
+def _gloo_group(rank, world, port, result_file):
+    """One rank's gloo process group; rank 0 writes "ok" to ``result_file`` when the block passed."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
+        yield
+        if rank == 0:
+            open(result_file, "w").write("ok")
+    finally:
+        dist.destroy_process_group()
+
+
+def _spawn_two_ranks(worker, tmp_path):
+    result = tmp_path / "result.txt"
+    mp.spawn(worker, args=(2, _free_port(), str(result)), nprocs=2, join=True)
+    assert result.read_text() == "ok"
+
+
+def _worker(rank, world, port, result_file):
+    with _gloo_group(rank, world, port, result_file):
         n = 2 + rank  # uneven: 2 rows on rank 0, 3 on rank 1
         x = (torch.arange(n * 3, dtype=torch.float32).reshape(n, 3) + 100 * rank).requires_grad_(True)
         g = torch.arange(n) + 10 * rank
@@ -36,16 +54,10 @@ def _worker(rank, world, port, result_file):
         loss, _ = MultiLevelAlignmentLoss({1: 1.0})(out, target, g, torch.ones(n, dtype=torch.bool))
         loss.backward()
         assert torch.isfinite(loss) and out[1]["pixel_emb"].grad.abs().sum() > 0
-        if rank == 0:
-            open(result_file, "w").write("ok")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_gather_rows_across_two_ranks(tmp_path):
-    result = tmp_path / "result.txt"
-    mp.spawn(_worker, args=(2, _free_port(), str(result)), nprocs=2, join=True)
-    assert result.read_text() == "ok"
+    _spawn_two_ranks(_worker, tmp_path)
 
 
 def _region_term_and_grads(rows: slice):
@@ -67,9 +79,7 @@ def _region_term_and_grads(rows: slice):
 
 def _ddp_gradient_worker(rank, world, port, result_file):
     single_loss, single_grads = _region_term_and_grads(slice(0, 5))  # before the process group: one process
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    with _gloo_group(rank, world, port, result_file):
         loss, grads = _region_term_and_grads(slice(0, 2) if rank == 0 else slice(2, 5))  # uneven: 2 and 3 rows
         for g in grads:  # what DDP does: average the gradients over the ranks
             dist.all_reduce(g)
@@ -77,16 +87,10 @@ def _ddp_gradient_worker(rank, world, port, result_file):
         assert torch.allclose(loss, single_loss, atol=1e-6)
         for g, ref in zip(grads, single_grads):
             assert torch.allclose(g, ref, atol=1e-6), (g, ref)
-        if rank == 0:
-            open(result_file, "w").write("ok")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_ddp_region_gradient_equals_single_process_on_the_concatenated_batch(tmp_path):
-    result = tmp_path / "result.txt"
-    mp.spawn(_ddp_gradient_worker, args=(2, _free_port(), str(result)), nprocs=2, join=True)
-    assert result.read_text() == "ok"
+    _spawn_two_ranks(_ddp_gradient_worker, tmp_path)
 
 
 def test_gather_rows_single_process_is_identity():
