@@ -25,7 +25,7 @@ from nnunetv2_tmca.io_utils import atomic_write_bytes
 from nnunetv2_tmca.reports import text_hash
 from nnunetv2_tmca.text.encoder import (DEFAULT_MAX_LENGTH, FrozenTextEncoder, check_max_length, encoder_identity,
                                         load_tokenizer, resolve_encoder_name)
-from nnunetv2_tmca.text.layout import DEFAULT_MAX_SENTENCES, DEFAULT_MAX_TOKENS
+from nnunetv2_tmca.text.layout import DEFAULT_MAX_SENTENCES, DEFAULT_MAX_TOKENS, report_layouts
 
 CACHE_FORMAT = "nnunetv2_tmca.text_cache.v2"  # ragged token states (0.3.0)
 CACHE_FORMAT_V1 = "nnunetv2_tmca.text_cache.v1"  # padded token states (0.1.0-0.2.0), still read
@@ -236,7 +236,6 @@ def ensure_text_encodings(reports: dict, cache_folder: str, encoder_name: str | 
     identity = encoder_identity(name, max_length)
     layout = None
     if units == "sentences":
-        from nnunetv2_tmca.text.layout import report_layouts
         from nnunetv2_tmca.text.sentences import splitter_version
         identity = {**identity, "units": units, "splitter": splitter_version()}
         tokenizer = encoder.tokenizer if encoder is not None else load_tokenizer(name)
