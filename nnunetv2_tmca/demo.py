@@ -22,9 +22,10 @@ DEMO_ID = 999
 def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num_test: int, size: int,
                    dataset_id: int = DEMO_ID, device: str = "cpu", seed: int = 7, overlays: int = 3,
                    dim: int = 2, side_by_side: bool = False, num_lesions: tuple = (4, 5),
-                   report_style: str = "short") -> str:
+                   report_style: str = "short", controls: bool = True) -> str:
     """Dataset -> plan -> train each trainer (+ image-only baseline) -> predict true/shuffled/no reports ->
-    evaluate -> markdown table (returned and written to out/table.md). Used by the demo and the benchmark."""
+    evaluate -> markdown table (returned and written to out/table.md). Used by the demo and the benchmark.
+    ``controls=False``: true reports only (no shuffled and no-report predictions)."""
     from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
     from nnunetv2_tmca.evaluation.evaluate import compare_runs
 
@@ -59,7 +60,7 @@ def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num
     step("4-5/6 held-out test images")
     summaries = predict_and_evaluate(env, dataset_id, config, trainers, baseline, os.path.join(raw, "imagesTs"),
                                      os.path.join(raw, "labelsTs"), os.path.join(raw, "reports.json"), out, device,
-                                     log, side_by_side=side_by_side)
+                                     log, controls=controls, side_by_side=side_by_side)
     table = compare_runs(summaries)
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(table + "\n")

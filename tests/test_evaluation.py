@@ -288,3 +288,29 @@ def test_shuffle_reports_duplicates_and_edge_cases():
     two = shuffle_reports({"a": "x", "b": "y"})
     assert two == {"a": "y", "b": "x"}
     assert null_reports(["a", "b"]) == {"a": None, "b": None}
+
+
+# ---------------------------------------------------------------------------- paired seeded comparison
+def test_paired_bootstrap_difference_and_interval():
+    from nnunetv2_tmca.evaluation.paired import paired_bootstrap, run_means
+
+    rng = np.random.default_rng(1)
+    cases = [f"c{i}" for i in range(40)]
+    base = {c: float(v) for c, v in zip(cases, rng.uniform(40, 90, len(cases)))}
+    reference = [{c: base[c] + rng.normal(0, 1) for c in cases} for _ in range(3)]
+    better = [{c: base[c] + 5 + rng.normal(0, 1) for c in cases} for _ in range(3)]
+    p = paired_bootstrap(better, reference)
+    assert p["n_cases"] == 40 and 4.0 < p["mean"] < 6.0 and p["low"] < p["mean"] < p["high"]
+    assert p["low"] > 3.0 and p["high"] < 7.0  # paired: the large case-to-case spread cancels
+    same = paired_bootstrap(reference, reference)
+    assert same["mean"] == 0.0 and same["low"] == 0.0 and same["high"] == 0.0
+    assert run_means(reference) == [pytest.approx(np.mean(list(r.values()))) for r in reference]
+
+
+def test_paired_bootstrap_refuses_other_cases():
+    from nnunetv2_tmca.evaluation.paired import paired_bootstrap
+
+    with pytest.raises(ValueError, match="different cases"):
+        paired_bootstrap([{"a": 1.0, "b": 2.0}], [{"a": 1.0, "c": 2.0}])
+    with pytest.raises(ValueError, match="run 2"):
+        paired_bootstrap([{"a": 1.0}, {"b": 1.0}], [{"a": 1.0}, {"a": 1.0}])
