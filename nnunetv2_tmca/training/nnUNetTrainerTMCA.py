@@ -69,14 +69,16 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     align_mode: str = "region"  # "region" (TSSD, soft targets, pixel term) or "global" (earlier confounded ablation)
     align_region_pooling: str = "target"  # "target" (TSSD region embedding) or "image" (one whole-image pair)
     # positives of the soft targets besides identical reports: "target" (targets at the same place of the patch,
-    # cos of coarse target descriptors >= threshold), "text" (frozen pooled report cos), "group" (none); tssd.py
-    # the default stays "group" and align_features "decoder" (below) until the seeded ablations of issue #16 decide:
-    # one demo run with "target" + "skip" gave 72.0 vs 77.5-81.0 before (documentation/benchmarks.md, Ablations)
+    # cos of coarse target descriptors >= threshold), "text" (frozen pooled report cos), "group" (none); tssd.py.
+    # "group": 3 runs on the demo-sized set, "target" scored -4.5 [-6.3, -2.8] per-image Dice against it
+    # (documentation/benchmarks.md, "Ablations")
     align_positives: str = "group"
     align_positive_threshold: float = 0.95
-    # pixel embeddings of the alignment heads: "decoder" (decoder features after the stage's LGTE: they carry the
-    # report) or "skip" (the encoder's skip features at the stage's resolution: image evidence only)
-    align_features: str = "decoder"
+    # pixel embeddings of the alignment heads: "skip" (the encoder's skip features at the stage's resolution: image
+    # evidence only, no report touched them) or "decoder" (decoder features after the stage's LGTE: they carry the
+    # report; the default before 0.4.0, _decoderAlignFeatures). "skip": 3 runs on the demo-sized set, +11.7
+    # [+8.4, +15.3] per-image Dice over "decoder" (documentation/benchmarks.md, "Ablations")
+    align_features: str = "skip"
     align_tau: float = 0.1
     align_region_weight: float = 1.0
     align_pixel_weight: float = 1.0

@@ -4,9 +4,10 @@ Nested ablations (``NESTED_ABLATIONS``): each switches exactly ONE part of the d
 else (tests/test_ablations.py compares every resolved setting with the default's):
 _regionAsGlobal (TSSD region term -> one whole-image pooled pair, same stages), _oneAlignStage (the
 alignment losses at one of the default's own stages), _noPixelTerm, _noCrossAttention, _noFiLM,
-_noTargetGate, _noFusion, _noPosition; and two that switch ON a change of #16 that the default does not
-have yet (the seeded ablations decide): _skipAlignFeatures (region embeddings from the encoder's skip
-features, which no report touched), _targetPositives (positives for targets at the same place).
+_noTargetGate, _noFusion, _noPosition, _decoderAlignFeatures (region embeddings from the report-modulated
+decoder features, the default before 0.4.0, instead of the encoder's skip features); and one that switches ON
+a change of #16 that the seeded ablations did not adopt: _targetPositives (positives for targets at the same
+place).
 
 Coarser switches: none (image only) = nnUNetTrainer; _noAlign (no alignment loss: LGTE only);
 _noLGTE (losses, no text injected into the decoder). _globalAlign and _singleLevel are kept for the
@@ -87,19 +88,24 @@ class nnUNetTrainerTMCA_noPosition(nnUNetTrainerTMCA):
     tmca_network = {"use_position": False}
 
 
+class nnUNetTrainerTMCA_decoderAlignFeatures(nnUNetTrainerTMCA):
+    """The heads' pixel embeddings from the report-modulated decoder features after the stage's LGTE (the default
+    before 0.4.0), not from the encoder's skip features."""
+    align_features = "decoder"
+
+
 class nnUNetTrainerTMCA_skipAlignFeatures(nnUNetTrainerTMCA):
-    """The heads' pixel embeddings from the encoder's skip features (no report touched them), not from the
-    report-modulated decoder features (the default until the seeded ablations decide)."""
+    """Identical to the default since 0.4.0 (skip features); kept under this name for the earlier tables."""
     align_features = "skip"
 
 
 class nnUNetTrainerTMCA_targetPositives(nnUNetTrainerTMCA):
     """Positives also for cases whose targets sit at the same place (paraphrases are not pushed apart), not
-    only for identical reports (the default until the seeded ablations decide)."""
+    only for identical reports (switched ON: the default keeps identical-report positives, see the trainer)."""
     align_positives = "target"
 
 
 NESTED_ABLATIONS = (nnUNetTrainerTMCA_regionAsGlobal, nnUNetTrainerTMCA_oneAlignStage, nnUNetTrainerTMCA_noPixelTerm,
                     nnUNetTrainerTMCA_noCrossAttention, nnUNetTrainerTMCA_noFiLM, nnUNetTrainerTMCA_noTargetGate,
-                    nnUNetTrainerTMCA_noFusion, nnUNetTrainerTMCA_noPosition, nnUNetTrainerTMCA_skipAlignFeatures,
+                    nnUNetTrainerTMCA_noFusion, nnUNetTrainerTMCA_noPosition, nnUNetTrainerTMCA_decoderAlignFeatures,
                     nnUNetTrainerTMCA_targetPositives)
