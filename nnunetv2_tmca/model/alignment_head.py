@@ -8,7 +8,7 @@ S_s, the head's pixel input, is the encoder's skip at stage s's resolution (``al
 default): the tensor the decoder concatenates at that stage, computed from the image alone, the "low-level
 image features" of the paper's multi-level alignment. So P_s and the region embeddings pooled from it
 (TSSD) never depend on the report; only the logit z_s (through t_s and m_s) does, so the target map stays
-report-conditioned. ``align_features = "decoder"`` (plans written before the setting) reads the decoder
+report-conditioned. ``align_features = "decoder"`` (the trainer's default before 0.4.0) reads the decoder
 features F_s after cross-attention and FiLM instead, which carry the report (FiLM's beta(u) adds a
 report-only offset to every pixel, and every coarser stage's LGTE has already acted on F_s).
 phi_s is a 1x1 convolution, psi_s a linear layer; kappa_s (init 10) and b_s (init -5) are learned;
