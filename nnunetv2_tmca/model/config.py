@@ -40,6 +40,10 @@ class TMCAConfig:
     # stage's resolution, which no report has touched) or "decoder" (the stage's decoder features after cross-attention
     # and FiLM, which carry the report: plans written before this setting existed)
     align_features: str = "skip"
+    # False: the heads read the skip features through a stop-gradient, so neither the alignment losses nor the
+    # segmentation loss through the target map reach the encoder by this route (the encoder, which the no-report
+    # path shares, is then trained as in nnU-Net plus through LGTE's decoder path)
+    align_encoder_gradient: bool = True
     use_position: bool = True  # coordinate features in the attention queries and the aligned pixel embeddings
     fuse_target_logits: bool = True  # final logits += beta * target-map logit of the finest aligned stage
     # fuse into every output channel (region-based label sets: each channel a sigmoid region) instead of channels 1:

@@ -132,6 +132,8 @@ class TMCANetwork(nn.Module):
             key = str(s)
             head = self.heads[key] if key in self.heads else None
             head_input = skips[-(s + 2)] if self.config.align_features == "skip" else None  # text-free pixel input
+            if head_input is not None and not self.config.align_encoder_gradient:
+                head_input = head_input.detach()
             if key in self.lgte:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
                 enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input)

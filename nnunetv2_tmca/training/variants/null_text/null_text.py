@@ -32,6 +32,12 @@ class nnUNetTrainerTMCA_nullText50(nnUNetTrainerTMCA_nullText):
     text_dropout = 0.5
 
 
+class nnUNetTrainerTMCA_alignDetached(nnUNetTrainerTMCA):
+    """The alignment heads read the encoder skip through a stop-gradient (``align_encoder_gradient = False``):
+    the encoder that the no-report path shares is not reshaped by the alignment losses."""
+    tmca_network = {"align_encoder_gradient": False}
+
+
 class nnUNetTrainerTMCA_plainPath(nnUNetTrainerTMCA_nullBypass):
     plain_path_weight = 1.0
     text_dropout = 0.0
