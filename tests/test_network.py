@@ -282,6 +282,23 @@ def test_alignment_heads_see_no_report(cls):
             assert not any(same[1:])  # every stage after the first LGTE carries the report
 
 
+@pytest.mark.parametrize("through", [True, False])
+def test_align_encoder_gradient_switch(through):
+    """align_encoder_gradient=False: a loss on the heads' outputs leaves the encoder without gradient (the heads
+    read the skip through a stop-gradient); True (the default): the encoder gets one."""
+    torch.manual_seed(0)
+    cfg = TMCAConfig(**{**CONFIG.to_dict(), "align_encoder_gradient": through})
+    net = build_tmca_network(make_unet(PlainConvUNet, 2), cfg)
+    open_gates(net)
+    _, aux = net(torch.randn(2, 1, 16, 16), text=random_text(2, seed=1), return_alignment=True)
+    loss = sum(o["pixel_emb"].square().mean() for o in aux["stages"].values())
+    loss.backward()
+    encoder_grad = sum(float(p.grad.abs().sum()) for p in net.encoder.parameters() if p.grad is not None)
+    head_grad = sum(float(p.grad.abs().sum()) for p in net.heads.parameters() if p.grad is not None)
+    assert head_grad > 0
+    assert (encoder_grad > 0) == through
+
+
 def test_plans_without_align_features_rebuild_decoder_heads_and_load_strictly():
     legacy = {k: v for k, v in CONFIG.to_dict().items() if k not in ("align_features", "use_position",
                                                                      "fuse_all_channels")}
