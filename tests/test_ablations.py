@@ -27,7 +27,7 @@ def resolved_settings(cls, has_regions=False) -> dict:
 def test_default_writes_its_settings():
     s = resolved_settings(nnUNetTrainerTMCA)
     assert s["network.align_features"] == "skip" and s["network.use_position"] and s["align_positives"] == "group"
-    assert s["align_pixel_weight"] == 0.0
+    assert s["align_pixel_weight"] == 1.0
     assert not s["network.fuse_all_channels"] and resolved_settings(nnUNetTrainerTMCA, True)["network.fuse_all_channels"]
 
 

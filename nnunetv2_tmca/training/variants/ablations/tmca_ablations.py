@@ -3,11 +3,11 @@
 Nested ablations (``NESTED_ABLATIONS``): each switches exactly ONE part of the default off and nothing
 else (tests/test_ablations.py compares every resolved setting with the default's):
 _regionAsGlobal (TSSD region term -> one whole-image pooled pair, same stages), _oneAlignStage (the
-alignment losses at one of the default's own stages), _noCrossAttention, _noFiLM, _noTargetGate, _noFusion,
-_noPosition, _decoderAlignFeatures (region embeddings from the report-modulated decoder features, the default
-before 0.4.0, instead of the encoder's skip features); and two that switch ON what the seeded ablations did
-not keep in the default: _pixelTerm (the pixel term, default before 0.4.0) and _targetPositives (positives
-for targets at the same place).
+alignment losses at one of the default's own stages), _noPixelTerm, _noCrossAttention, _noFiLM,
+_noTargetGate, _noFusion, _noPosition, _decoderAlignFeatures (region embeddings from the report-modulated
+decoder features, the default before 0.4.0, instead of the encoder's skip features); and one that switches ON
+a change of #16 that the seeded ablations did not adopt: _targetPositives (positives for targets at the same
+place).
 
 Coarser switches: none (image only) = nnUNetTrainer; _noAlign (no alignment loss: LGTE only);
 _noLGTE (losses, no text injected into the decoder). _globalAlign and _singleLevel are kept for the
@@ -61,14 +61,7 @@ class nnUNetTrainerTMCA_oneAlignStage(nnUNetTrainerTMCA):
     tmca_network = {"align_stages": "middle_highest"}
 
 
-class nnUNetTrainerTMCA_pixelTerm(nnUNetTrainerTMCA):
-    """Switches ON the pixel term (class-balanced BCE of every aligned stage's target-map logit against the
-    target, with hard background pixels; losses/pixel.py), opt-in since 0.4.0."""
-    align_pixel_weight = 1.0
-
-
 class nnUNetTrainerTMCA_noPixelTerm(nnUNetTrainerTMCA):
-    """Identical to the default since 0.4.0 (no pixel term); kept under this name for the earlier tables."""
     align_pixel_weight = 0.0
 
 
@@ -112,7 +105,7 @@ class nnUNetTrainerTMCA_targetPositives(nnUNetTrainerTMCA):
     align_positives = "target"
 
 
-NESTED_ABLATIONS = (nnUNetTrainerTMCA_regionAsGlobal, nnUNetTrainerTMCA_oneAlignStage, nnUNetTrainerTMCA_pixelTerm,
+NESTED_ABLATIONS = (nnUNetTrainerTMCA_regionAsGlobal, nnUNetTrainerTMCA_oneAlignStage, nnUNetTrainerTMCA_noPixelTerm,
                     nnUNetTrainerTMCA_noCrossAttention, nnUNetTrainerTMCA_noFiLM, nnUNetTrainerTMCA_noTargetGate,
                     nnUNetTrainerTMCA_noFusion, nnUNetTrainerTMCA_noPosition, nnUNetTrainerTMCA_decoderAlignFeatures,
                     nnUNetTrainerTMCA_targetPositives)

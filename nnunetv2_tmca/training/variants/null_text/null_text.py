@@ -9,8 +9,6 @@ residual branch: the identity path). ``_nullBypass`` names it explicitly (the ru
 ``_plainPath``: the bypass, and the planned decoder also runs on every row's encoder features with
 nnU-Net's loss (weight 1), so the no-report path trains on every sample as the image-only nnU-Net does;
 no text dropout. Cost: one more decoder pass per step.
-Everything else is today's default (0.4.0: skip features, no pixel term), so ``_nullText``'s learned null text
-now trains through the segmentation loss only; the tables of 2026-12-03 were trained with the pixel term.
 Each exists at every named budget too (``_demo``, ``_synth``, ``_cpu``, ...; ``variants/schedules/budgets.py``).
 """
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
