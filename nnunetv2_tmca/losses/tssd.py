@@ -19,8 +19,9 @@ Soft targets: q_ij = s_ij / sum_j s_ij with s_ij = 1 if
 L_region = 1/2 [ CE(q_i., softmax_j(-d(i, j) / tau)) averaged over cases with a target
                + CE(q_.j, softmax_i(-d(i, j) / tau)) averaged over reports with a positive ].
 Cases without target (empty patch) skip the term; if no pair is informative it is 0.
-Measured (3 runs, demo-sized set; documentation/benchmarks.md, "Nested ablations"): one whole-image pooled pair instead of the target region
-costs 17.7 per-image Dice; "target" positives tie with "group" (-0.9 [-2.0, +0.1]) at 20 % more time per epoch.
+Measured (3 runs, demo-sized set; documentation/benchmarks.md, "Nested ablations"): one whole-image pooled
+pair instead of the target region costs 17.7 per-image Dice; "target" positives tie with "group" (-0.9
+[-2.0, +0.1]) at 20 % more time per epoch.
 """
 from __future__ import annotations
 

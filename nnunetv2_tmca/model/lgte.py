@@ -8,8 +8,9 @@ Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pool
   3. target map as spatial attention:             F <- F * (1 + alpha * M),  M = sigmoid(z) from the
      stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar; the head's
      pixel embeddings come from the encoder skip S_s (text-free), its logit z from them, t(u) and m.
-Measured (3 runs, demo-sized set of one-sentence reports; documentation/benchmarks.md, "Nested ablations"): cross-attention (-0.2), FiLM
-(+1.1) and the target gate (+2.2) each tie with the full model when switched off alone.
+Measured (3 runs, demo-sized set of one-sentence reports; documentation/benchmarks.md, "Nested ablations"):
+cross-attention (-0.2), FiLM (+1.1) and the target gate (+2.2) each tie with the full model when switched off
+alone.
 g_a, gamma, beta and alpha start at zero, so an untrained block is the identity. The attention
 mixture m also feeds the target-map logit (see AlignmentHead), so the pixel term trains the
 attention directly instead of only through the gate g_a.

@@ -70,8 +70,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     align_region_pooling: str = "target"  # "target" (TSSD region embedding) or "image" (one whole-image pair)
     # positives of the soft targets besides identical reports: "target" (targets at the same place of the patch,
     # cos of coarse target descriptors >= threshold), "text" (frozen pooled report cos), "group" (none); tssd.py.
-    # "group": 3 runs on the demo-sized set, "target" scored -4.5 [-6.3, -2.8] per-image Dice against it
-    # (documentation/benchmarks.md, "Ablations")
+    # "group": 3 runs on the demo-sized set, "target" tied with it (-0.9 [-2.0, +0.1] per-image Dice) at 20 % more
+    # time per epoch (documentation/benchmarks.md, "Nested ablations", Table 2)
     align_positives: str = "group"
     align_positive_threshold: float = 0.95
     # pixel embeddings of the alignment heads: "skip" (the encoder's skip features at the stage's resolution: image

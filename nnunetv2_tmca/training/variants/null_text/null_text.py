@@ -9,6 +9,8 @@ residual branch: the identity path). ``_nullBypass`` names it explicitly (the ru
 ``_plainPath``: the bypass, and the planned decoder also runs on every row's encoder features with
 nnU-Net's loss (weight 1), so the no-report path trains on every sample as the image-only nnU-Net does;
 no text dropout. Cost: one more decoder pass per step.
+``_alignDetached``: the alignment heads read the encoder skip through a stop-gradient (measured for the no-report
+path, not adopted: documentation/benchmarks.md, "Prediction without a report").
 Each exists at every named budget too (``_demo``, ``_synth``, ``_cpu``, ...; ``variants/schedules/budgets.py``).
 """
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
