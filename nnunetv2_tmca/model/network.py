@@ -79,9 +79,10 @@ class TMCANetwork(nn.Module):
         """Outside torch.compile's graph: reading and setting the once-flag there would recompile."""
         if not self._warned_no_text:
             self._warned_no_text = True
-            warnings.warn("This TMCA network was called without a report: it predicts image-only with the learned "
-                          "null text. To use the reports, predict with nnUNetv2_predict_tmca --reports FILE (or "
-                          "nnUNetPredictorTMCA); --no_text there makes image-only prediction explicit.", stacklevel=4)
+            how = "as its planned U-Net (null bypass)" if self.config.null_bypass else "with the learned null text"
+            warnings.warn(f"This TMCA network was called without a report: it predicts image-only {how}. To use the "
+                          "reports, predict with nnUNetv2_predict_tmca --reports FILE (or nnUNetPredictorTMCA); "
+                          "--no_text there makes image-only prediction explicit.", stacklevel=4)
 
     def _text_for_batch(self, text, batch_size: int):
         text = text if text is not None else self._bound_text
