@@ -38,7 +38,8 @@ class TMCAConfig:
     align_dim: int = 32
     # what the alignment heads' pixel embeddings P_s are computed from: "skip" (the encoder's skip features at the
     # stage's resolution, which no report has touched) or "decoder" (the stage's decoder features after cross-attention
-    # and FiLM, which carry the report: the trainer's default before 0.4.0, and plans written before this setting existed)
+    # and FiLM, which carry the report: the trainer's default before 0.4.0, and plans written before this setting
+    # existed)
     align_features: str = "skip"
     # False: the heads read the skip features through a stop-gradient, so neither the alignment losses nor the
     # segmentation loss through the target map reach the encoder by this route (the encoder, which the no-report
