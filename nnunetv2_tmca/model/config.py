@@ -52,6 +52,11 @@ class TMCAConfig:
     fuse_all_channels: bool = False
     # rows without a report (null text) skip LGTE and the output fusion: their output is the planned U-Net's
     null_bypass: bool = False
+    # the text modules read the U-Net's features through a stop-gradient and the fusion adds their target map to the
+    # U-Net's logits through one too: no loss that involves a report reaches the planned U-Net, which trains on
+    # nnU-Net's loss alone (the trainer's plain_path_weight); with lgte_stages "none" the no-report model is then an
+    # image-only nnU-Net by construction (_sideText)
+    detach_trunk: bool = False
     text_mirroring: str = "off"  # how training mirrored image-report pairs; test-time mirroring follows it
     extra: dict = field(default_factory=dict)
 

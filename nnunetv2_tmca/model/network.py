@@ -44,6 +44,8 @@ class TMCANetwork(nn.Module):
         conv_op = self.encoder.conv_op
         channels = [self.encoder.output_channels[-(s + 2)] for s in range(n)]
         self.lgte_stages = resolve_stages(config.lgte_stages, n)
+        if config.detach_trunk and self.lgte_stages:
+            raise ValueError("detach_trunk needs lgte_stages 'none': LGTE changes the U-Net's own features")
         self.align_stages = resolve_stages(config.align_stages, n)
         d = config.model_dim
         self.text_adapter = TextAdapter(config.text_dim, d, config.adapter_layers, config.adapter_heads,
@@ -135,6 +137,8 @@ class TMCANetwork(nn.Module):
             head_input = skips[-(s + 2)] if self.config.align_features == "skip" else None  # text-free pixel input
             if head_input is not None and not self.config.align_encoder_gradient:
                 head_input = head_input.detach()
+            if self.config.detach_trunk and head is not None:
+                head_input = (feat if head_input is None else head_input).detach()
             if key in self.lgte:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
                 enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input)
@@ -152,6 +156,8 @@ class TMCANetwork(nn.Module):
                 seg_outputs.append(dec.seg_layers[-1](feat))
             lres = feat
         seg_outputs = seg_outputs[::-1]
+        # without LGTE the decoder above is the planned one: its outputs before the fusion are the plain path's
+        plain_outputs = (seg_outputs if dec.deep_supervision else seg_outputs[0]) if not self.lgte else None
         if self.output_fusion is not None and maps:
             z = maps[max(maps)] if bypass is None else maps[max(maps)] * (~bypass).to(maps[max(maps)].dtype)
             seg_outputs = [self._fuse(o, z) for o in seg_outputs]
@@ -159,7 +165,7 @@ class TMCANetwork(nn.Module):
         if return_alignment:
             aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
             if return_plain:
-                aux["plain"] = self.decoder(skips)
+                aux["plain"] = plain_outputs if plain_outputs is not None else self.decoder(skips)
             return seg, aux
         return seg
 
@@ -170,6 +176,8 @@ class TMCANetwork(nn.Module):
         per-image Dice, the image-only level."""
         z = nn.functional.interpolate(target_logit, size=logits.shape[2:], mode="bilinear" if logits.ndim == 4
                                       else "trilinear", align_corners=False)
+        if self.config.detach_trunk:
+            logits = logits.detach()
         if self.config.fuse_all_channels:
             return logits + self.output_fusion * z
         fg = logits[:, 1:] + self.output_fusion * z

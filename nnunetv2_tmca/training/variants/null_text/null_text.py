@@ -41,3 +41,20 @@ class nnUNetTrainerTMCA_alignDetached(nnUNetTrainerTMCA):
 class nnUNetTrainerTMCA_plainPath(nnUNetTrainerTMCA_nullBypass):
     plain_path_weight = 1.0
     text_dropout = 0.0
+
+
+class nnUNetTrainerTMCA_sideText(nnUNetTrainerTMCA):
+    """The report as a side path of an image-only nnU-Net: no LGTE in the decoder; the alignment heads read the
+    planned decoder's features (text-free) through a stop-gradient, and the finest head's target map is added to
+    the detached U-Net logits (``detach_trunk``). The U-Net itself trains on nnU-Net's loss alone, on every row
+    (the plain path comes from the same decoder pass), so without a report the model is an image-only nnU-Net."""
+    tmca_network = {"lgte_stages": "none", "detach_trunk": True}
+    align_features = "decoder"
+    plain_path_weight = 1.0
+    text_dropout = 0.0
+
+
+class nnUNetTrainerTMCA_sideTextShared(nnUNetTrainerTMCA_sideText):
+    """``_sideText`` without the stop-gradients: the report's losses also train the U-Net, which keeps nnU-Net's
+    loss on every row."""
+    tmca_network = {"lgte_stages": "none"}
