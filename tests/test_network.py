@@ -268,13 +268,13 @@ def test_alignment_heads_see_no_report(cls):
     cfg = {**CONFIG.to_dict(), "lgte_stages": "all", "attention_stages": "all", "align_stages": "all"}
     x = torch.randn(1, 1, 16, 16)
     t1, t2 = random_text(1, seed=1), random_text(1, seed=2)
-    for features in ("skip", "decoder"):
+    for features in ("skip", "skip_global", "decoder"):
         net = build_tmca_network(make_unet(cls, 2), TMCAConfig(**{**cfg, "align_features": features})).eval()
         open_gates(net)
         a, b = _head_inputs_and_embeddings(net, x, t1), _head_inputs_and_embeddings(net, x, t2)
         assert set(a) == set(net.heads) and len(a) == 3
         same = [all(torch.equal(u, v) for u, v in zip(a[s], b[s])) for s in a]
-        if features == "skip":
+        if features != "decoder":
             assert all(same)
             for s in a:  # the input is the encoder skip the decoder concatenates at that stage
                 assert a[s][0].shape[1] == net.encoder.output_channels[-(int(s) + 2)]
@@ -363,3 +363,39 @@ def test_no_position_features():
     assert not any("position" in n for n, _ in net.named_parameters() if not n.startswith("text_adapter"))
     seg, aux = net(torch.randn(2, 1, 16, 16), text=random_text(2), return_alignment=True)
     assert aux["stages"] and all(torch.isfinite(o).all() for o in seg)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_side_text_path_keeps_the_planned_unet(detach):
+    """lgte_stages "none": the plain output is the planned U-Net's (no second pass), the heads' inputs are text-free
+    decoder features, and with detach_trunk a loss on the fused output or the alignment trains only text modules:
+    the U-Net's gradient comes from the plain loss alone. Without it the fused loss reaches the U-Net too."""
+    torch.manual_seed(0)
+    unet = make_unet(PlainConvUNet, 2)
+    cfg = TMCAConfig(**{**CONFIG.to_dict(), "lgte_stages": "none", "align_features": "decoder",
+                        "detach_trunk": detach, "null_bypass": True})
+    net = build_tmca_network(unet, cfg)
+    with torch.no_grad():
+        net.output_fusion.fill_(0.7)
+    x, t1, t2 = torch.randn(2, 1, 16, 16), random_text(2, seed=1), random_text(2, seed=2)
+    a, b = _head_inputs_and_embeddings(net.eval(), x[:1], random_text(1, seed=1)), \
+        _head_inputs_and_embeddings(net, x[:1], random_text(1, seed=2))
+    assert all(torch.equal(u, v) for s in a for u, v in zip(a[s], b[s]))
+    net.train()
+    out, aux = net(x, text=t1, return_alignment=True, return_plain=True)
+    with torch.no_grad():
+        ref = unet(x)
+    assert all(torch.allclose(p, r, atol=1e-6) for p, r in zip(aux["plain"], ref))
+    assert not torch.allclose(out[0], aux["plain"][0])  # the report changes the fused output
+    unet_params = [p for n, p in net.named_parameters() if n.startswith(("encoder.", "decoder."))]
+    loss = out[0].square().mean() + sum(o["pixel_emb"].square().mean() for o in aux["stages"].values())
+    loss.backward()
+    trunk_grad = sum(float(p.grad.abs().sum()) for p in unet_params if p.grad is not None)
+    assert (trunk_grad == 0) == detach
+    assert float(net.output_fusion.grad.abs()) > 0 and any(p.grad is not None for p in net.heads.parameters())
+    net.zero_grad()
+    out, aux = net(x, text=t1, return_alignment=True, return_plain=True)
+    aux["plain"][0].square().mean().backward()
+    assert sum(float(p.grad.abs().sum()) for p in unet_params if p.grad is not None) > 0
+    with pytest.raises(ValueError, match="lgte_stages"):
+        build_tmca_network(make_unet(PlainConvUNet, 2), TMCAConfig(**{**CONFIG.to_dict(), "detach_trunk": True}))

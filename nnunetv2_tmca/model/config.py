@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 
+ALIGN_FEATURES = ("skip", "skip_global", "decoder")
+
+
 @dataclass
 class TMCAConfig:
     text_dim: int = 384  # D_enc of the frozen encoder's token states
@@ -39,7 +42,7 @@ class TMCAConfig:
     # what the alignment heads' pixel embeddings P_s are computed from: "skip" (the encoder's skip features at the
     # stage's resolution, which no report has touched) or "decoder" (the stage's decoder features after cross-attention
     # and FiLM, which carry the report: the trainer's default before 0.4.0, and plans written before this setting
-    # existed)
+    # existed); "skip_global": the skip plus the encoder's bottleneck (whole-patch context, also text-free)
     align_features: str = "skip"
     # False: the heads read the skip features through a stop-gradient, so neither the alignment losses nor the
     # segmentation loss through the target map reach the encoder by this route (the encoder, which the no-report
@@ -81,8 +84,8 @@ class TMCAConfig:
             raise ValueError(f"text_units must be 'sentences' or 'report', not {d['text_units']!r}")
         if "text_dim" in d and "align_features" not in d:
             d["align_features"] = "decoder"  # plans written before the setting existed: the heads read decoder features
-        if d.get("align_features", "skip") not in ("skip", "decoder"):
-            raise ValueError(f"align_features must be 'skip' or 'decoder', not {d['align_features']!r}")
+        if d.get("align_features", "skip") not in ALIGN_FEATURES:
+            raise ValueError(f"align_features must be one of {ALIGN_FEATURES}, not {d['align_features']!r}")
         return cls(**d)
 
     def to_dict(self) -> dict:

@@ -93,7 +93,7 @@ class LGTEBlock(nn.Module):
         self.film = FiLM(channels, text_dim) if use_film else None
         self.target_gate = nn.Parameter(torch.zeros(())) if use_target_map else None
 
-    def forward(self, feat, tokens, mask, pooled, head=None, attention_pool=None, head_input=None):
+    def forward(self, feat, tokens, mask, pooled, head=None, attention_pool=None, head_input=None, head_context=None):
         """Returns the enhanced features and the alignment head's outputs (or None).
         ``attention_pool``: per-axis pooling of the attention grid (see ``query_pooling``); ``head_input``: the
         head's pixel input (the encoder skip, untouched by the report), None = the features after attention and
@@ -103,7 +103,7 @@ class LGTEBlock(nn.Module):
             feat, attended = self.attention(feat, tokens, mask, attention_pool)
         if self.film is not None:
             feat = self.film(feat, pooled)
-        aligned = head(feat if head_input is None else head_input, pooled, attended, attention_pool) \
+        aligned = head(feat if head_input is None else head_input, pooled, attended, attention_pool, head_context) \
             if head is not None else None
         if self.target_gate is not None and aligned is not None:
             target_map = torch.sigmoid(aligned["logits"])

@@ -58,9 +58,11 @@ class TMCANetwork(nn.Module):
                                                      config.use_target_map, conv_op, config.use_position)
                                    for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
+        context = self.encoder.output_channels[-1] if config.align_features == "skip_global" else None
         self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op,
                                                           self.lgte[str(s)].attention.attention_dim
-                                                          if s in attention_stages else None, config.use_position)
+                                                          if s in attention_stages else None, config.use_position,
+                                                          context)
                                     for s in head_stages})
         # target-informed output fusion: final logits += beta * z of the finest head (beta starts at 0)
         self.output_fusion = nn.Parameter(torch.zeros(())) if config.fuse_target_logits and head_stages else None
@@ -134,17 +136,20 @@ class TMCANetwork(nn.Module):
             feat = dec.stages[s](torch.cat((feat, skips[-(s + 2)]), 1))
             key = str(s)
             head = self.heads[key] if key in self.heads else None
-            head_input = skips[-(s + 2)] if self.config.align_features == "skip" else None  # text-free pixel input
+            # text-free pixel input: the encoder skip (and bottleneck); None = the decoder features
+            head_input = skips[-(s + 2)] if self.config.align_features in ("skip", "skip_global") else None
+            context = skips[-1] if self.config.align_features == "skip_global" else None
             if head_input is not None and not self.config.align_encoder_gradient:
-                head_input = head_input.detach()
+                head_input, context = head_input.detach(), (context.detach() if context is not None else None)
             if self.config.detach_trunk and head is not None:
                 head_input = (feat if head_input is None else head_input).detach()
+                context = context.detach() if context is not None else None
             if key in self.lgte:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
-                enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input)
+                enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input, context)
                 feat = enhanced if bypass is None else torch.where(bypass, feat, enhanced)
             else:
-                out = head(feat if head_input is None else head_input, pooled) \
+                out = head(feat if head_input is None else head_input, pooled, context=context) \
                     if head is not None and (return_alignment or self.output_fusion is not None) else None
             if out is not None:
                 maps[s] = out["logits"]

@@ -99,6 +99,12 @@ class nnUNetTrainerTMCA_skipAlignFeatures(nnUNetTrainerTMCA):
     align_features = "skip"
 
 
+class nnUNetTrainerTMCA_skipGlobalAlignFeatures(nnUNetTrainerTMCA):
+    """The heads' pixel embeddings from the skip features plus the encoder's bottleneck (whole-patch context; both
+    text-free): P_s = phi_s(S_s) + up(W_c C) + W_p pos."""
+    align_features = "skip_global"
+
+
 class nnUNetTrainerTMCA_targetPositives(nnUNetTrainerTMCA):
     """Positives also for cases whose targets sit at the same place (paraphrases are not pushed apart), not
     only for identical reports (switched ON: the default keeps identical-report positives, see the trainer)."""
