@@ -112,3 +112,27 @@ def test_predictions_of_a_retrained_model_are_not_reused(tmp_path):
     os.utime(checkpoint, (4e9, 4e9))  # trained again after the predictions
     assert not _predictions_up_to_date(str(preds), *args)
     assert not _predictions_up_to_date(str(tmp_path / "none"), *args)
+
+
+def test_aggregate_runs_mean_sd_and_missing_rows(tmp_path):
+    """benchmarks/aggregate_runs.py: mean +- sd (n-1) per row over the runs' tables; a row missing from a run
+    counts only the runs that have it; a folder without a table is a clear error."""
+    header = "| Run | per-image Dice (%) | global Dice (%) | n |\n|---|---:|---:|---:|\n"
+    rows = [("A, true reports", [70.0, 74.0, 72.0]), ("A, no report", [50.0, 52.0, None])]
+    for k in range(3):
+        folder = tmp_path / f"run{k}" / "benchmark_1"
+        folder.mkdir(parents=True)
+        lines = [f"| {name} | {v[k]:.2f} | **{v[k] + 1:.2f}** | 10 |" for name, v in rows if v[k] is not None]
+        (folder / "table.md").write_text(header + "\n".join(lines) + "\n")
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    try:
+        from aggregate_runs import aggregate
+    finally:
+        sys.path.pop(0)
+    table = aggregate([str(tmp_path / f"run{k}") for k in range(3)], ["per-image Dice (%)", "global Dice (%)"])
+    lines = table.splitlines()
+    assert lines[2] == "| A, true reports | 72.00 +- 2.00 | 73.00 +- 2.00 | 3 | 70.00, 74.00, 72.00 |"
+    assert lines[3] == "| A, no report | 51.00 +- 1.41 | 52.00 +- 1.41 | 2 | 50.00, 52.00 |"
+    import pytest
+    with pytest.raises(FileNotFoundError, match="no table.md"):
+        aggregate([str(tmp_path)] + [str(tmp_path / "missing")], ["per-image Dice (%)"])
