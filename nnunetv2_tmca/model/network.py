@@ -163,12 +163,14 @@ class TMCANetwork(nn.Module):
         seg_outputs = seg_outputs[::-1]
         # without LGTE the decoder above is the planned one: its outputs before the fusion are the plain path's
         plain_outputs = (seg_outputs if dec.deep_supervision else seg_outputs[0]) if not self.lgte else None
+        prefusion = seg_outputs
         if self.output_fusion is not None and maps:
             z = maps[max(maps)] if bypass is None else maps[max(maps)] * (~bypass).to(maps[max(maps)].dtype)
             seg_outputs = [self._fuse(o, z) for o in seg_outputs]
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
-            aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
+            aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages),
+                   "prefusion": prefusion if dec.deep_supervision else prefusion[0]}
             if return_plain:
                 aux["plain"] = plain_outputs if plain_outputs is not None else self.decoder(skips)
             return seg, aux

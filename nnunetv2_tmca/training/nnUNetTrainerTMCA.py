@@ -58,6 +58,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     # > 0: the planned decoder also runs on the same encoder features and its output gets nnU-Net's loss times this
     # weight (the no-report path trained on every row); see _plainPath
     plain_path_weight: float = 0.0
+    # > 0: nnU-Net's loss also on the decoder's own output before the target-map fusion, times this weight, so
+    # the U-Net's logits stay complete without the report's fusion term (_preFusionLoss)
+    prefusion_loss_weight: float = 0.0
     # --- network (overrides of TMCAConfig) ---
     tmca_network: dict = {}
     # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages (why: documentation/
@@ -283,6 +286,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             output, aux = self.network(data, text=text, return_alignment=True, return_plain=self.plain_path_weight > 0)
             loss = self.loss(output, target)
             plain = self.loss(aux["plain"], target) if self.plain_path_weight > 0 else None
+            prefusion = self.loss(aux["prefusion"], target) if self.prefusion_loss_weight > 0 else None
             align, parts = torch.zeros((), device=self.device), {"region": 0.0, "pixel": 0.0}
             if self.alignment_loss is not None:
                 fg, valid = self._stage_targets(target, aux["num_stages"], aux["stages"].keys())
@@ -291,7 +295,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                 pixel_rows = ~text["null"] if self.network_module.config.null_bypass else torch.ones_like(text["null"])
                 align, parts = self.alignment_loss(aux["stages"], fg, text["group"], ~text["null"], valid,
                                                    pixel_rows=pixel_rows)
-            total = loss + self._align_lambda() * align + (self.plain_path_weight * plain if plain is not None else 0)
+            total = loss + self._align_lambda() * align + (self.plain_path_weight * plain if plain is not None else 0) \
+                + (self.prefusion_loss_weight * prefusion if prefusion is not None else 0)
 
         if self.grad_scaler is not None:
             self.grad_scaler.scale(total).backward()

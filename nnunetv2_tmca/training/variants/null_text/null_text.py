@@ -58,3 +58,10 @@ class nnUNetTrainerTMCA_sideTextShared(nnUNetTrainerTMCA_sideText):
     """``_sideText`` without the stop-gradients: the report's losses also train the U-Net, which keeps nnU-Net's
     loss on every row."""
     tmca_network = {"lgte_stages": "none"}
+
+
+class nnUNetTrainerTMCA_preFusionLoss(nnUNetTrainerTMCA):
+    """nnU-Net's loss also on the decoder's output before the output fusion adds the report's target map (weight
+    1): with the fusion term carrying the target, the U-Net's own logits can stay low on every row, and a model
+    without a report (no fusion term) then under-segments."""
+    prefusion_loss_weight = 1.0
