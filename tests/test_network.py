@@ -338,6 +338,9 @@ def test_output_fusion_channels(all_channels):
     delta = fused - base
     assert torch.allclose(delta[:, 1:], z.expand_as(delta[:, 1:]), atol=1e-5)
     assert torch.allclose(delta[:, :1], z if all_channels else torch.zeros_like(z), atol=1e-5)
+    with torch.no_grad():  # aux["prefusion"]: the decoder's own output, before beta * z is added
+        again, aux = net(x, text=text, return_alignment=True)
+    assert torch.equal(again, fused) and torch.allclose(aux["prefusion"], base, atol=1e-6)
 
 
 def test_output_fusion_is_trained_by_adamw():
