@@ -61,6 +61,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     # > 0: nnU-Net's loss also on the decoder's own output before the target-map fusion, times this weight, so
     # the U-Net's logits stay complete without the report's fusion term (_preFusionLoss)
     prefusion_loss_weight: float = 0.0
+    # > 0: nnU-Net's loss once more on the rows without a report (the planned U-Net's own output under the null
+    # bypass), times this weight: the plain path gets more weight without a second decoder pass (_nullRowWeight)
+    null_row_loss_weight: float = 0.0
     # --- network (overrides of TMCAConfig) ---
     tmca_network: dict = {}
     # attention queries pooled to ~1/4 of the patch per axis at finer decoder stages (why: documentation/
@@ -287,6 +290,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             loss = self.loss(output, target)
             plain = self.loss(aux["plain"], target) if self.plain_path_weight > 0 else None
             prefusion = self.loss(aux["prefusion"], target) if self.prefusion_loss_weight > 0 else None
+            null_rows = self._null_row_loss(output, target, text["null"]) if self.null_row_loss_weight > 0 else None
             align, parts = torch.zeros((), device=self.device), {"region": 0.0, "pixel": 0.0}
             if self.alignment_loss is not None:
                 fg, valid = self._stage_targets(target, aux["num_stages"], aux["stages"].keys())
@@ -296,7 +300,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                 align, parts = self.alignment_loss(aux["stages"], fg, text["group"], ~text["null"], valid,
                                                    pixel_rows=pixel_rows)
             total = loss + self._align_lambda() * align + (self.plain_path_weight * plain if plain is not None else 0) \
-                + (self.prefusion_loss_weight * prefusion if prefusion is not None else 0)
+                + (self.prefusion_loss_weight * prefusion if prefusion is not None else 0) \
+                + (self.null_row_loss_weight * null_rows if null_rows is not None else 0)
 
         if self.grad_scaler is not None:
             self.grad_scaler.scale(total).backward()
@@ -312,6 +317,14 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         # 'loss' stays nnU-Net's DC+CE so that progress.png compares with nnUNetTrainer; alignment is logged apart
         return {'loss': loss.detach().cpu().numpy(), 'align_loss': float(align.detach()),
                 'align_region': parts["region"], 'align_pixel': parts["pixel"]}
+
+    def _null_row_loss(self, output, target, null):
+        """nnU-Net's loss on the rows without a report only (None when the batch has none)."""
+        if not bool(null.any()):
+            return None
+        rows = null.to(output[0].device if isinstance(output, list) else output.device)
+        pick = (lambda x: [o[rows] for o in x]) if isinstance(output, list) else (lambda x: x[rows])
+        return self.loss(pick(output), pick(target))
 
     def on_train_epoch_end(self, train_outputs: list):
         super().on_train_epoch_end(train_outputs)

@@ -11,6 +11,10 @@ nnU-Net's loss (weight 1), so the no-report path trains on every sample as the i
 no text dropout. Cost: one more decoder pass per step.
 ``_alignDetached``: the alignment heads read the encoder skip through a stop-gradient (measured for the no-report
 path, not adopted: documentation/benchmarks.md, "Prediction without a report").
+``_sideText`` / ``_sideTextShared``: the report as a side path of the planned U-Net (no LGTE; with / without the
+stop-gradients of ``detach_trunk``). ``_preFusionLoss``: nnU-Net's loss also on the decoder output before the
+fusion term. ``_nullRowWeight``: nnU-Net's loss counted 4x on the rows without a report. All measured in
+documentation/benchmarks.md ("Prediction without a report"), none adopted.
 Each exists at every named budget too (``_demo``, ``_synth``, ``_cpu``, ...; ``variants/schedules/budgets.py``).
 """
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
@@ -65,3 +69,9 @@ class nnUNetTrainerTMCA_preFusionLoss(nnUNetTrainerTMCA):
     1): with the fusion term carrying the target, the U-Net's own logits can stay low on every row, and a model
     without a report (no fusion term) then under-segments."""
     prefusion_loss_weight = 1.0
+
+
+class nnUNetTrainerTMCA_nullRowWeight(nnUNetTrainerTMCA):
+    """nnU-Net's loss counted 4x on the rows without a report (the null bypass: the planned U-Net's output), so the
+    plain path gets the weight it would have if ~60 % of the rows had none, at no extra forward pass."""
+    null_row_loss_weight = 3.0
