@@ -139,11 +139,10 @@ class TMCANetwork(nn.Module):
             # text-free pixel input: the encoder skip (and bottleneck); None = the decoder features
             head_input = skips[-(s + 2)] if self.config.align_features in ("skip", "skip_global") else None
             context = skips[-1] if self.config.align_features == "skip_global" else None
-            if head_input is not None and not self.config.align_encoder_gradient:
+            if self.config.detach_trunk and head is not None and head_input is None:
+                head_input = feat  # the planned decoder's features (no LGTE), read through the stop-gradient below
+            if head_input is not None and (self.config.detach_trunk or not self.config.align_encoder_gradient):
                 head_input, context = head_input.detach(), (context.detach() if context is not None else None)
-            if self.config.detach_trunk and head is not None:
-                head_input = (feat if head_input is None else head_input).detach()
-                context = context.detach() if context is not None else None
             if key in self.lgte:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
                 enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input, context)
@@ -161,18 +160,15 @@ class TMCANetwork(nn.Module):
                 seg_outputs.append(dec.seg_layers[-1](feat))
             lres = feat
         seg_outputs = seg_outputs[::-1]
-        # without LGTE the decoder above is the planned one: its outputs before the fusion are the plain path's
-        plain_outputs = (seg_outputs if dec.deep_supervision else seg_outputs[0]) if not self.lgte else None
-        prefusion = seg_outputs
+        prefusion = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if self.output_fusion is not None and maps:
             z = maps[max(maps)] if bypass is None else maps[max(maps)] * (~bypass).to(maps[max(maps)].dtype)
             seg_outputs = [self._fuse(o, z) for o in seg_outputs]
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
-            aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages),
-                   "prefusion": prefusion if dec.deep_supervision else prefusion[0]}
-            if return_plain:
-                aux["plain"] = plain_outputs if plain_outputs is not None else self.decoder(skips)
+            aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages), "prefusion": prefusion}
+            if return_plain:  # without LGTE the decoder above is the planned one: no second pass
+                aux["plain"] = prefusion if not self.lgte else self.decoder(skips)
             return seg, aux
         return seg
 
