@@ -73,5 +73,7 @@ class nnUNetTrainerTMCA_preFusionLoss(nnUNetTrainerTMCA):
 
 class nnUNetTrainerTMCA_nullRowWeight(nnUNetTrainerTMCA):
     """nnU-Net's loss counted 4x on the rows without a report (the null bypass: the planned U-Net's output), so the
-    plain path gets the weight it would have if ~60 % of the rows had none, at no extra forward pass."""
+    plain path gets the weight it would have if ~60 % of the rows had none, at no extra forward pass. Helps without
+    a report where the image cannot tell the target from look-alikes (harder synthetic set), harms both paths on
+    QaTa-COV19 and Kvasir-SEG (documentation/benchmarks.md, "Prediction without a report"): opt-in."""
     null_row_loss_weight = 3.0
