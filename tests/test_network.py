@@ -158,6 +158,45 @@ def test_cross_attention_equals_explicit_softmax_and_ignores_masked_tokens(dim):
     assert torch.allclose(att(feat, noisy, mask)[1], out, atol=1e-5)
 
 
+def test_sentence_bias_attention_equals_masked_softmax_with_gradients_and_keeps_no_attention_matrix():
+    """The per-key bias (log sentence relevance) folded into the keys gives the same values and gradients as an
+    additive float attn_mask, and autograd keeps no (B, h, N, L) attention matrix (which the math path does)."""
+    from torch.nn import functional as F
+    from nnunetv2_tmca.model.lgte import biased_attention
+    torch.manual_seed(0)
+    b, h, n, length, dh = 2, 2, 64, 40, 8
+    q, k, v = (torch.randn(b, h, m, dh, requires_grad=True) for m in (n, length, length))
+    logits = torch.randn(b, length, requires_grad=True)
+    valid = torch.ones(b, length, dtype=torch.bool)
+    valid[1, 25:] = False
+
+    def saved_bytes(fn):
+        seen = {}
+
+        def pack(t):
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = fn()
+        return out, sum(seen.values())
+
+    def reference():
+        bias = logits.log_softmax(1).masked_fill(~valid, float("-inf"))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias[:, None, None, :])
+
+    def folded():
+        return biased_attention(q, k, v, logits.log_softmax(1).masked_fill(~valid, float("-inf")))
+    (ref, ref_bytes), (out, out_bytes) = saved_bytes(reference), saved_bytes(folded)
+    grad = torch.randn_like(ref)
+    expected = torch.autograd.grad(ref, (q, k, v, logits), grad)
+    got = torch.autograd.grad(out, (q, k, v, logits), grad)
+    assert torch.allclose(out, ref, atol=1e-5)
+    for e, g in zip(expected, got):
+        assert torch.allclose(g, e, atol=1e-4)
+    attention_matrix = b * h * n * length * 4
+    assert ref_bytes >= attention_matrix > out_bytes  # the fused kernel keeps no (B, h, N, L) matrix
+
+
 def test_query_pooling_reaches_a_quarter_of_the_patch():
     from nnunetv2_tmca.model.attention_grid import query_pooling
     assert query_pooling((32, 32), (64, 64), 0.25) == (2, 2)  # 32 -> 16 = 64 / 4

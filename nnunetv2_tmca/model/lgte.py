@@ -34,6 +34,23 @@ def _channel_view(v: torch.Tensor, ndim: int) -> torch.Tensor:
     return v.reshape(*v.shape, *([1] * (ndim - 2)))
 
 
+def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """softmax(c q k^T + b) v with a per-key bias b (B, L) (-inf at padding) that may need a gradient, c = dh^-1/2.
+
+    A differentiable ``attn_mask`` sends scaled_dot_product_attention to its math path, which keeps the whole
+    (B, h, N, L) attention for backward: at ~300 report tokens ~9x the memory and ~4x the time of the fused kernel
+    (documentation/benchmarks.md, "Clinical-style reports"). The bias becomes one more key dimension instead:
+    q' = [q, 1], k' = [k, b / c], v' = [v, 0] give c q'.k' = c q.k + b exactly, and the padding stays a
+    constant bool mask, so the fused kernel runs and b still gets its gradient (through k')."""
+    dh, c = q.shape[-1], q.shape[-1] ** -0.5
+    valid = torch.isfinite(bias.detach())
+    column = (bias.masked_fill(~valid, 0.0) / c).to(k.dtype)[:, None, :, None].expand(-1, k.shape[1], -1, 1)
+    q = torch.cat([q, q.new_ones(*q.shape[:-1], 1)], dim=-1)
+    k = torch.cat([k, column], dim=-1)
+    v = torch.cat([v, v.new_zeros(*v.shape[:-1], 1)], dim=-1)  # equal head dims: the fused kernel's condition
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=valid[:, None, None, :], scale=c)[..., :dh]
+
+
 class CrossModalAttention(nn.Module):
     """Pixels attend over tokens, computed channel-first (no (B, N, C) transposes of large maps)."""
 
@@ -61,8 +78,10 @@ class CrossModalAttention(nn.Module):
         q = q.reshape(b, h, dh, -1).transpose(2, 3).contiguous()
         k, v = self.kv(tokens).reshape(b, tokens.shape[1], 2, h, dh).permute(2, 0, 3, 1, 4)  # (B, h, L, dh)
         # mask: bool (valid tokens), or float: the additive log-relevance of each token's sentence, -inf at padding
-        attn_mask = mask[:, None, None, :] if mask.dtype == torch.bool else mask[:, None, None, :].to(q.dtype)
-        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, dh)
+        if mask.dtype == torch.bool:
+            mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])  # (B, h, N, dh)
+        else:
+            mixed = biased_attention(q, k, v, mask)
         mixed = mixed.transpose(2, 3).reshape(b, h * dh, *spatial)
         # the gate folded into W_o (g_a * (W_o m + b) = (g_a W_o) m + g_a b): no full-size product with g_a
         weight = self.out.weight
