@@ -152,6 +152,27 @@ def test_old_plans_read_whole_reports_and_new_ones_sentences():
     assert new.text_units == "sentences" and new.text_max_length == 128 and new.report_max_tokens == 512
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_within_sentence_attention_equals_the_torch_encoder_with_a_per_head_mask(layers):
+    """The adapter's own layer loop (one bool mask shared by the heads) computes what nn.TransformerEncoder computes
+    with the former (B * heads, L, L) mask: outputs and gradients, padding and several sentences per row."""
+    from nnunetv2_tmca.model.text_adapter import TextAdapter
+    torch.manual_seed(0)
+    adapter = TextAdapter(12, 16, layers, 4, 32, sentences=True, max_sentences=8)
+    sentence = torch.tensor([[0, 0, 0, 1, 1, 2, 2, 2, 2, 2], [0, 0, 1, 1, 1, 1, -1, -1, -1, -1]])
+    mask = sentence >= 0
+    emb = torch.randn(2, 10, 16, requires_grad=True)
+    blocked = ((sentence[:, :, None] != sentence[:, None, :]) & (sentence[:, :, None] >= 0)) | ~mask[:, None, :]
+    blocked = blocked & ~torch.eye(10, dtype=torch.bool)
+    expected = adapter.encoder(emb, mask=blocked.repeat_interleave(4, 0))
+    got = adapter._contextualise(emb, mask, sentence)
+    assert torch.allclose(got[mask], expected[mask], atol=1e-5)
+    weight = torch.randn_like(got) * mask[..., None]
+    grads = [torch.autograd.grad((out * weight).sum(), [emb, *adapter.encoder.parameters()]) for out in (expected, got)]
+    for e, g in zip(*grads):
+        assert torch.allclose(g, e, atol=1e-5)
+
+
 def test_sentence_model_ignores_sentence_order_and_equals_the_report_model_on_one_sentence():
     """Sections come in any order: the output does not depend on the order of the sentences. A one-sentence
     report gives what the whole-report model gives with the same weights (relevance 1, no attention bias)."""
