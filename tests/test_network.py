@@ -158,13 +158,14 @@ def test_cross_attention_equals_explicit_softmax_and_ignores_masked_tokens(dim):
     assert torch.allclose(att(feat, noisy, mask)[1], out, atol=1e-5)
 
 
-def test_sentence_bias_attention_equals_masked_softmax_with_gradients_and_keeps_no_attention_matrix():
+@pytest.mark.parametrize("multiple", [1, 8])
+def test_sentence_bias_attention_equals_masked_softmax_with_gradients_and_keeps_no_attention_matrix(multiple):
     """The per-key bias (log sentence relevance) folded into the keys gives the same values and gradients as an
     additive float attn_mask, and autograd keeps no (B, h, N, L) attention matrix (which the math path does)."""
     from torch.nn import functional as F
     from nnunetv2_tmca.model.lgte import biased_attention
     torch.manual_seed(0)
-    b, h, n, length, dh = 2, 2, 64, 40, 8
+    b, h, n, length, dh = 2, 2, 256, 64, 8
     q, k, v = (torch.randn(b, h, m, dh, requires_grad=True) for m in (n, length, length))
     logits = torch.randn(b, length, requires_grad=True)
     valid = torch.ones(b, length, dtype=torch.bool)
@@ -185,7 +186,7 @@ def test_sentence_bias_attention_equals_masked_softmax_with_gradients_and_keeps_
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias[:, None, None, :])
 
     def folded():
-        return biased_attention(q, k, v, logits.log_softmax(1).masked_fill(~valid, float("-inf")))
+        return biased_attention(q, k, v, logits.log_softmax(1).masked_fill(~valid, float("-inf")), multiple)
     (ref, ref_bytes), (out, out_bytes) = saved_bytes(reference), saved_bytes(folded)
     grad = torch.randn_like(ref)
     expected = torch.autograd.grad(ref, (q, k, v, logits), grad)

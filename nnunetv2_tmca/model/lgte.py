@@ -34,20 +34,24 @@ def _channel_view(v: torch.Tensor, ndim: int) -> torch.Tensor:
     return v.reshape(*v.shape, *([1] * (ndim - 2)))
 
 
-def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+                     multiple: int | None = None) -> torch.Tensor:
     """softmax(c q k^T + b) v with a per-key bias b (B, L) (-inf at padding) that may need a gradient, c = dh^-1/2.
 
     A differentiable ``attn_mask`` sends scaled_dot_product_attention to its math path, which keeps the whole
     (B, h, N, L) attention for backward: at ~300 report tokens ~9x the memory and ~4x the time of the fused kernel
     (documentation/benchmarks.md, "Clinical-style reports"). The bias becomes one more key dimension instead:
     q' = [q, 1], k' = [k, b / c], v' = [v, 0] give c q'.k' = c q.k + b exactly, and the padding stays a
-    constant bool mask, so the fused kernel runs and b still gets its gradient (through k')."""
+    constant bool mask, so the fused kernel runs and b still gets its gradient (through k'). The head dimension is
+    padded with zeros to a ``multiple`` (default: 8 on CUDA, whose fused kernels need it, 1 elsewhere)."""
     dh, c = q.shape[-1], q.shape[-1] ** -0.5
+    multiple = multiple or (8 if q.device.type == "cuda" else 1)
+    zeros = (-(dh + 1)) % multiple
     valid = torch.isfinite(bias.detach())
     column = (bias.masked_fill(~valid, 0.0) / c).to(k.dtype)[:, None, :, None].expand(-1, k.shape[1], -1, 1)
-    q = torch.cat([q, q.new_ones(*q.shape[:-1], 1)], dim=-1)
-    k = torch.cat([k, column], dim=-1)
-    v = torch.cat([v, v.new_zeros(*v.shape[:-1], 1)], dim=-1)  # equal head dims: the fused kernel's condition
+    q = torch.cat([q, q.new_ones(*q.shape[:-1], 1), q.new_zeros(*q.shape[:-1], zeros)], dim=-1)
+    k = torch.cat([k, column, k.new_zeros(*k.shape[:-1], zeros)], dim=-1)
+    v = torch.cat([v, v.new_zeros(*v.shape[:-1], 1 + zeros)], dim=-1)  # equal head dims: the fused kernel's condition
     return F.scaled_dot_product_attention(q, k, v, attn_mask=valid[:, None, None, :], scale=c)[..., :dh]
 
 
