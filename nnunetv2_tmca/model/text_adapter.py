@@ -42,7 +42,6 @@ class TextAdapter(nn.Module):
         self.pool = nn.Sequential(nn.Linear(model_dim, model_dim), nn.LayerNorm(model_dim))
         self.sentence_pooling = SentencePooling(model_dim, max_sentences) if sentences else None
         self.max_length = max_length
-        self.num_heads = num_heads
 
     def forward(self, tokens: torch.Tensor | None, mask: torch.Tensor | None, null: torch.Tensor | None = None,
                 batch_size: int | None = None, sentence: torch.Tensor | None = None):

@@ -299,9 +299,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                 pixel_rows = ~text["null"] if self.network_module.config.null_bypass else torch.ones_like(text["null"])
                 align, parts = self.alignment_loss(aux["stages"], fg, text["group"], ~text["null"], valid,
                                                    pixel_rows=pixel_rows)
-            total = loss + self._align_lambda() * align + (self.plain_path_weight * plain if plain is not None else 0) \
-                + (self.prefusion_loss_weight * prefusion if prefusion is not None else 0) \
-                + (self.null_row_loss_weight * null_rows if null_rows is not None else 0)
+            extra = ((self.plain_path_weight, plain), (self.prefusion_loss_weight, prefusion),
+                     (self.null_row_loss_weight, null_rows))
+            total = loss + self._align_lambda() * align + sum(w * term for w, term in extra if term is not None)
 
         if self.grad_scaler is not None:
             self.grad_scaler.scale(total).backward()
