@@ -173,6 +173,59 @@ def test_within_sentence_attention_equals_the_torch_encoder_with_a_per_head_mask
         assert torch.allclose(g, e, atol=1e-5)
 
 
+def _dense_sentence_adapter(adapter, tokens, mask, null, sentence):
+    """The adapter as it was before the lane packing (0.4.0 development): every (B, L) slot projected, one
+    nn.TransformerEncoder call under the per-head (B * h, L, L) sentence mask, padding zeroed afterwards."""
+    from nnunetv2_tmca.model.text_adapter import position_in_sentence
+    first = torch.zeros_like(mask)
+    first[:, 0] = True
+    mask = torch.where(null[:, None], first, mask)
+    sentence = torch.where(null[:, None], torch.where(first, 0, -1), sentence)
+    emb = adapter.proj(tokens) + adapter.position[0][position_in_sentence(sentence).clamp(max=adapter.max_length - 1)]
+    null_emb = torch.zeros_like(emb)
+    null_emb[:, :1] = adapter.null_token
+    emb = torch.where(null[:, None, None], null_emb, emb)
+    blocked = ((sentence[:, :, None] != sentence[:, None, :]) & (sentence[:, :, None] >= 0)) | ~mask[:, None, :]
+    blocked = blocked & ~torch.eye(mask.shape[1], dtype=torch.bool)
+    states = adapter.encoder(emb, mask=blocked.repeat_interleave(adapter.encoder.layers[0].self_attn.num_heads, 0))
+    states = states * mask[..., None]
+    pooled, relevance, bias = adapter.sentence_pooling(states, mask, sentence)
+    return states, bias.masked_fill(~mask, float("-inf")), adapter.pool(pooled), relevance
+
+
+def test_packed_adapter_equals_the_dense_one_with_null_rows_padding_and_several_lanes():
+    """The adapter on valid tokens packed in lanes of whole sentences (sentence_packing.py) gives the outputs and
+    parameter gradients of the dense (B, L) form: rows of different lengths, a null row, sentences longer than the
+    minimum lane width and more sentences than fit in one lane."""
+    from nnunetv2_tmca.model.sentence_packing import pack_sentences
+    from nnunetv2_tmca.model.text_adapter import TextAdapter
+    torch.manual_seed(0)
+    adapter = TextAdapter(12, 16, 1, 4, 64, sentences=True, max_sentences=16)
+    lengths = [[5, 37, 3, 12, 20], [9], [30, 30, 30, 2], [4, 4]]  # the third row alone needs several lanes
+    total = max(sum(r) for r in lengths)
+    sentence = torch.full((len(lengths), total), -1)
+    for i, row in enumerate(lengths):
+        sentence[i, :sum(row)] = torch.repeat_interleave(torch.arange(len(row)), torch.tensor(row))
+    mask = sentence >= 0
+    layout = pack_sentences(mask, sentence)
+    assert layout.lanes > 3 and layout.width >= 37
+    tokens = torch.randn(len(lengths), total, 12)
+    null = torch.tensor([False, False, False, True])
+    dense = _dense_sentence_adapter(adapter, tokens, mask, null, sentence)
+    packed = adapter(tokens, mask, null, sentence=sentence)
+    assert torch.equal(torch.isfinite(dense[1]), torch.isfinite(packed[1]))
+    for d, p in zip(dense, packed):
+        assert torch.allclose(torch.nan_to_num(d, neginf=0), torch.nan_to_num(p, neginf=0), atol=1e-5)
+    weights = [torch.randn_like(t) for t in (dense[0], dense[2], dense[3])]
+    grads = []
+    for out in (dense, packed):
+        loss = sum((t * w).sum() for t, w in zip((out[0], out[2], out[3]), weights)) \
+            + (torch.nan_to_num(out[1], neginf=0) ** 2).sum()
+        grads.append(torch.autograd.grad(loss, list(adapter.parameters())))
+    for (name, _), d, p in zip(adapter.named_parameters(), *grads):
+        assert torch.allclose(d, p, atol=1e-4), name
+
+
 def test_sentence_model_ignores_sentence_order_and_equals_the_report_model_on_one_sentence():
     """Sections come in any order: the output does not depend on the order of the sentences. A one-sentence
     report gives what the whole-report model gives with the same weights (relevance 1, no attention bias)."""
