@@ -87,8 +87,14 @@ class TextAdapter(nn.Module):
             mask = torch.where(null[:, None], first, mask)
             sentence = torch.where(null[:, None], torch.where(first, 0, -1), sentence)
         b, length = mask.shape
+        position = position_in_sentence(sentence).clamp(max=self.max_length - 1)
+        if torch.compiler.is_compiling():  # static shapes, one graph: every (B, L) slot, a (B, 1, L, L) mask
+            emb = self.proj(tokens.to(self.null_token.dtype)) + self.position[0][position]
+            if null is not None:
+                emb = torch.where((null[:, None] & _first_only(mask))[..., None], self.null_token, emb)
+            return self._contextualise(emb, mask, sentence), mask, sentence
         valid = mask.reshape(-1).nonzero().squeeze(1)
-        position = position_in_sentence(sentence).clamp(max=self.max_length - 1).reshape(-1)[valid]
+        position = position.reshape(-1)[valid]
         x = self.proj(tokens.reshape(b * length, -1).index_select(0, valid).to(self.null_token.dtype)) \
             + self.position[0].index_select(0, position)
         if null is not None:
@@ -104,6 +110,12 @@ class TextAdapter(nn.Module):
             return emb
         if sentence is None or self.sentence_pooling is None:
             return self.encoder(emb, src_key_padding_mask=~mask)
+        if torch.compiler.is_compiling():  # packing has data-dependent shapes; the same values without it
+            blocked = (sentence[:, :, None] != sentence[:, None, :]) & (sentence[:, :, None] >= 0)
+            blocked = (blocked | ~mask[:, None, :]) & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+            for layer in self.encoder.layers:
+                emb = _encoder_layer(layer, emb, ~blocked[:, None])
+            return emb
         valid = mask.reshape(-1).nonzero().squeeze(1)
         x = self._contextualise_packed(emb.reshape(-1, emb.shape[-1]).index_select(0, valid), mask, sentence)
         return emb.reshape(-1, emb.shape[-1]).index_copy(0, valid, x).reshape(emb.shape)
@@ -137,4 +149,17 @@ def _packed_encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, la
     mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.allowed)  # (lanes, h, width, dh)
     mixed = from_lanes(mixed.transpose(1, 2).reshape(layout.lanes, layout.width, d), layout)
     x = x + attention.out_proj(mixed)
+    return x + layer.linear2(F.relu(layer.linear1(layer.norm2(x))))
+
+
+def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """The pre-norm ``layer`` on (B, L, d) under a (B, 1, L, L) bool mask shared by the heads (under torch.compile,
+    where the packed form's data-dependent shapes would break the graph)."""
+    b, length, d = x.shape
+    attention = layer.self_attn
+    heads = attention.num_heads
+    qkv = F.linear(layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias)
+    q, k, v = qkv.reshape(b, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    x = x + attention.out_proj(mixed.transpose(1, 2).reshape(b, length, d))
     return x + layer.linear2(F.relu(layer.linear1(layer.norm2(x))))
