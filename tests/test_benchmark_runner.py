@@ -136,3 +136,43 @@ def test_aggregate_runs_mean_sd_and_missing_rows(tmp_path):
     import pytest
     with pytest.raises(FileNotFoundError, match="no table.md"):
         aggregate([str(tmp_path)] + [str(tmp_path / "missing")], ["per-image Dice (%)"])
+
+
+def test_paired_runs_scores_each_runs_predictions_against_its_labels(tmp_path):
+    """benchmarks/paired_runs.py: per-image Dice per run from the run's own labels, mean +- sd over runs, and the
+    paired difference against the first model; runs scoring other cases are an error."""
+    def write(folder, masks):
+        folder.mkdir(parents=True, exist_ok=True)
+        for case, m in masks.items():
+            Image.fromarray(m.astype(np.uint8)).save(folder / f"{case}.png")
+
+    square = np.zeros((8, 8), np.uint8)
+    square[2:6, 2:6] = 1  # 16 pixels
+    half = square.copy()
+    half[2:4, 2:6] = 0  # 8 of them: Dice 2 * 8 / 24
+    labels = {"c1": square, "c2": square}
+    runs = {}
+    for name, predictions in (("ref1", {"c1": square, "c2": square}), ("ref2", {"c1": square, "c2": half}),
+                              ("abl1", {"c1": half, "c2": half})):
+        write(tmp_path / name / "benchmark_1" / "val_labels", labels)
+        write(tmp_path / name / "benchmark_1" / "predictions" / ("A" if name.startswith("ref") else "B") / "true",
+              predictions)
+        runs[name] = str(tmp_path / name)
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    try:
+        from paired_runs import table
+    finally:
+        sys.path.pop(0)
+    lines = table([("A", [runs["ref1"], runs["ref2"]]), ("B", [runs["abl1"]])]).splitlines()
+    h = 100 * 2 * 8 / 24
+    ref_runs = [100.0, (100 + h) / 2]
+    assert lines[2].startswith(f"| A | true reports | {np.mean(ref_runs):.2f} +- {np.std(ref_runs, ddof=1):.2f} |")
+    # per case, run-averaged: A (100, (100 + h) / 2), B (h, h) -> mean difference
+    diff = np.mean([h - 100, h - (100 + h) / 2])
+    assert lines[3].startswith(f"| B | true reports | {h:.2f} +- 0.00 | {h:.2f} | {diff:+.2f} [")
+    assert lines[3].endswith("| 0 % / 100 % |")
+    (tmp_path / "abl1" / "benchmark_1" / "predictions" / "B" / "true" / "c2.png").unlink()
+    (tmp_path / "abl1" / "benchmark_1" / "val_labels" / "c2.png").unlink()
+    import pytest
+    with pytest.raises(ValueError, match="different cases"):
+        table([("A", [runs["ref1"], runs["ref2"]]), ("B", [runs["abl1"]])])
