@@ -10,7 +10,8 @@ Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pool
      pixel embeddings come from the encoder skip S_s (text-free), its logit z from them, t(u) and m.
 Measured (3 runs, demo-sized set of one-sentence reports; documentation/benchmarks.md, "Nested ablations"):
 cross-attention (-0.2), FiLM (+1.1) and the target gate (+2.2) each tie with the full model when switched off
-alone.
+alone; on clinical-style reports (several findings, 3 runs) cross-attention is what reads them: -49.8 per-image
+Dice without it.
 g_a, gamma, beta and alpha start at zero, so an untrained block is the identity. The attention
 mixture m also feeds the target-map logit (see AlignmentHead), so the pixel term trains the
 attention directly instead of only through the gate g_a.
