@@ -12,9 +12,8 @@ what is missing. The table (markdown) is printed and written to ``OUT/table.md``
 import argparse
 import os
 
-import numpy as np
-
 from nnunetv2_tmca.demo import run_comparison
+from nnunetv2_tmca.evaluation.paired import mean_sd
 
 RUN_KINDS = (("true", "true reports"), ("shuffled", "shuffled reports"), ("no_text", "no report"))
 
@@ -42,8 +41,7 @@ def collect(out: str, runs: int, trainers, baseline: str, labels: str) -> dict:
 def table(values: dict) -> str:
     lines = ["| Run (held-out cases) | per-image Dice (%), mean +- sd | runs |", "|---|---:|---|"]
     for name, v in values.items():
-        lines.append(f"| {name} | {np.mean(v):.2f} +- {np.std(v, ddof=1) if len(v) > 1 else 0:.2f} | "
-                     f"{', '.join(f'{x:.2f}' for x in v)} |")
+        lines.append(f"| {name} | {mean_sd(v)} | {', '.join(f'{x:.2f}' for x in v)} |")
     return "\n".join(lines)
 
 

@@ -18,9 +18,7 @@ import argparse
 import glob
 import os
 
-import numpy as np
-
-from nnunetv2_tmca.evaluation.paired import paired_bootstrap, run_means
+from nnunetv2_tmca.evaluation.paired import mean_sd, paired_bootstrap, per_case_dice, run_means
 
 KINDS = (("true", "true reports"), ("shuffled", "shuffled reports"), ("no_text", "no report"))
 LABEL_PATTERNS = ("benchmark_*/val_labels", "nnUNet_raw/Dataset*/labelsTs")
@@ -43,13 +41,6 @@ def run_predictions(run: str, trainer: str, kind: str) -> str | None:
     return found[0] if found else None
 
 
-def per_case_dice(labels: str, predictions: str) -> dict:
-    from nnunetv2_tmca.evaluation.evaluate import evaluate_folders
-    return {c["case"]: 100 * c["Dice"] for c in evaluate_folders(labels, predictions)["per_case"]}
-
-
-def mean_sd(values) -> str:
-    return f"{np.mean(values):.2f} +- {np.std(values, ddof=1) if len(values) > 1 else 0:.2f}"
 
 
 def model_scores(trainer: str, runs, kind: str):

@@ -21,15 +21,11 @@ import re
 import numpy as np
 
 from nnunetv2_tmca.demo import run_comparison
-from nnunetv2_tmca.evaluation.paired import paired_bootstrap, run_means
+from nnunetv2_tmca.evaluation.paired import mean_sd, paired_bootstrap, per_case_dice, run_means
 from nnunetv2_tmca.training.variants.ablations.tmca_ablations import NESTED_ABLATIONS
 
 KINDS = (("true", "true reports"), ("shuffled", "shuffled reports"), ("no_text", "no report"))
 
-
-def per_case_dice(labels: str, predictions: str) -> dict:
-    from nnunetv2_tmca.evaluation.evaluate import evaluate_folders
-    return {c["case"]: 100 * c["Dice"] for c in evaluate_folders(labels, predictions)["per_case"]}
 
 
 def epoch_time(results: str, trainer: str) -> float:
@@ -40,9 +36,6 @@ def epoch_time(results: str, trainer: str) -> float:
             times += [float(m) for m in re.findall(r"Epoch time: ([0-9.]+) s", f.read())]
     return float(np.mean(times)) if times else float("nan")
 
-
-def mean_sd(values) -> str:
-    return f"{np.mean(values):.2f} +- {np.std(values, ddof=1) if len(values) > 1 else 0:.2f}"
 
 
 def table(out: str, runs: int, trainers, reference: str, baseline: str, labels, controls: bool) -> str:

@@ -14,6 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 
+def per_case_dice(labels: str, predictions: str) -> dict:
+    """case -> Dice (%) of one prediction folder against its label folder."""
+    from nnunetv2_tmca.evaluation.evaluate import evaluate_folders
+    return {c["case"]: 100 * c["Dice"] for c in evaluate_folders(labels, predictions)["per_case"]}
+
+
+def mean_sd(values) -> str:
+    """'mean +- sd' (n-1; 0 for one value), two decimals: how the benchmark tables print runs."""
+    return f"{np.mean(values):.2f} +- {np.std(values, ddof=1) if len(values) > 1 else 0:.2f}"
+
+
 def run_means(scores) -> list:
     """Per-image mean Dice of every run (``scores``: list of {case: Dice})."""
     return [float(np.mean(list(run.values()))) for run in scores]
