@@ -24,10 +24,12 @@ class SentenceLanes:
     width: int
 
 
-def pack_sentences(mask: torch.Tensor, sentence: torch.Tensor, min_width: int = 32) -> SentenceLanes:
-    """mask (B, L) bool, sentence (B, L) long (contiguous runs per row) -> the lane layout of the valid tokens."""
+def pack_sentences(mask: torch.Tensor, sentence: torch.Tensor, valid: torch.Tensor | None = None,
+                   min_width: int = 32) -> SentenceLanes:
+    """mask (B, L) bool, sentence (B, L) long (contiguous runs per row) -> the lane layout of the valid tokens;
+    ``valid``: their flat positions in B * L, row-major (``mask.reshape(-1).nonzero()``), when the caller has them."""
     device = mask.device
-    valid = mask.reshape(-1).nonzero().squeeze(1)  # (N,) into B * L, row-major
+    valid = mask.reshape(-1).nonzero().squeeze(1) if valid is None else valid  # (N,) into B * L, row-major
     if valid.numel() == 0:
         raise ValueError("pack_sentences: no valid token in the batch")
     row = torch.div(valid, mask.shape[1], rounding_mode="floor")

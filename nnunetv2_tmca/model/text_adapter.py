@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nnunetv2_tmca.model.sentence_packing import SentenceLanes, pack_sentences, from_lanes, to_lanes
+from nnunetv2_tmca.model.sentence_packing import from_lanes, pack_sentences, to_lanes
 from nnunetv2_tmca.model.sentence_pooling import SentencePooling
 
 
@@ -99,7 +99,7 @@ class TextAdapter(nn.Module):
             + self.position[0].index_select(0, position)
         if null is not None:
             x = torch.where(null.repeat_interleave(length).index_select(0, valid)[:, None], self.null_token[0], x)
-        x = self._contextualise_packed(x, mask, sentence)
+        x = self._contextualise_packed(x, mask, sentence, valid)
         states = x.new_zeros(b * length, x.shape[-1]).index_copy(0, valid, x).reshape(b, length, -1)
         return states, mask, sentence
 
@@ -113,20 +113,26 @@ class TextAdapter(nn.Module):
         if torch.compiler.is_compiling():  # packing has data-dependent shapes; the same values without it
             blocked = (sentence[:, :, None] != sentence[:, None, :]) & (sentence[:, :, None] >= 0)
             blocked = (blocked | ~mask[:, None, :]) & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+            allowed = ~blocked[:, None]  # (B, 1, L, L), shared by the heads
             for layer in self.encoder.layers:
-                emb = _encoder_layer(layer, emb, ~blocked[:, None])
+                emb = _encoder_layer(layer, emb, lambda qkv, heads: _masked_attention(qkv, heads, allowed))
             return emb
         valid = mask.reshape(-1).nonzero().squeeze(1)
-        x = self._contextualise_packed(emb.reshape(-1, emb.shape[-1]).index_select(0, valid), mask, sentence)
+        x = self._contextualise_packed(emb.reshape(-1, emb.shape[-1]).index_select(0, valid), mask, sentence, valid)
         return emb.reshape(-1, emb.shape[-1]).index_copy(0, valid, x).reshape(emb.shape)
 
-    def _contextualise_packed(self, x, mask, sentence):
-        """(N, d) valid tokens in (B, L) row-major order -> (N, d), attention within each sentence."""
+    def _contextualise_packed(self, x, mask, sentence, valid):
+        """(N, d) valid tokens (``valid``: their flat (B, L) positions, row-major) -> (N, d), attention within each
+        sentence, in lanes of whole sentences (sentence_packing.py)."""
         if isinstance(self.encoder, nn.Identity):
             return x
-        layout = pack_sentences(mask, sentence)
+        layout = pack_sentences(mask, sentence, valid)
+
+        def attend(qkv, heads):
+            return from_lanes(_masked_attention(to_lanes(qkv, layout), heads, layout.allowed), layout)
+
         for layer in self.encoder.layers:
-            x = _packed_encoder_layer(layer, x, layout)
+            x = _encoder_layer(layer, x, attend)
         return x
 
 
@@ -136,30 +142,20 @@ def _first_only(mask: torch.Tensor) -> torch.Tensor:
     return first
 
 
-def _packed_encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, layout: SentenceLanes) -> torch.Tensor:
-    """The pre-norm ``layer`` (ReLU, no dropout) with its own parameters on the N valid tokens (N, d), attending
-    within sentences in the lane layout (sentence_packing.py). Same outputs as nn.TransformerEncoderLayer under the
-    per-head (B * h, L, L) sentence mask (tests/test_sentence_units.py), without the B * L^2 scores and the padding
-    tokens' projections: a batch of 12 clinical reports (~230 of 296 tokens valid) ~1/20 of the attention's scores."""
-    n, d = x.shape
+def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attend) -> torch.Tensor:
+    """The pre-norm ``layer`` (ReLU, no dropout) with its own parameters; ``attend(qkv, heads)`` turns the (..., 3d)
+    query/key/value projections of x into the (..., d) attention mixture (within sentences: ``_masked_attention``
+    on (B, L) rows under a mask, or the same in the lane layout of sentence_packing.py). Same outputs as
+    nn.TransformerEncoderLayer under the per-head (B * h, L, L) sentence mask (tests/test_sentence_units.py)."""
     attention = layer.self_attn
-    heads = attention.num_heads
-    qkv = to_lanes(F.linear(layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias), layout)
-    q, k, v = qkv.reshape(layout.lanes, layout.width, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-    mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=layout.allowed)  # (lanes, h, width, dh)
-    mixed = from_lanes(mixed.transpose(1, 2).reshape(layout.lanes, layout.width, d), layout)
-    x = x + attention.out_proj(mixed)
-    return x + layer.linear2(F.relu(layer.linear1(layer.norm2(x))))
-
-
-def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """The pre-norm ``layer`` on (B, L, d) under a (B, 1, L, L) bool mask shared by the heads (under torch.compile,
-    where the packed form's data-dependent shapes would break the graph)."""
-    b, length, d = x.shape
-    attention = layer.self_attn
-    heads = attention.num_heads
     qkv = F.linear(layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias)
-    q, k, v = qkv.reshape(b, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-    mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
-    x = x + attention.out_proj(mixed.transpose(1, 2).reshape(b, length, d))
+    x = x + attention.out_proj(attend(qkv, attention.num_heads))
     return x + layer.linear2(F.relu(layer.linear1(layer.norm2(x))))
+
+
+def _masked_attention(qkv: torch.Tensor, heads: int, allowed: torch.Tensor) -> torch.Tensor:
+    """(R, T, 3d) projections -> (R, T, d) multi-head attention under a (R, 1, T, T) bool mask shared by the heads."""
+    rows, length, d = qkv.shape[0], qkv.shape[1], qkv.shape[2] // 3
+    q, k, v = qkv.reshape(rows, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+    mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (R, h, T, dh)
+    return mixed.transpose(1, 2).reshape(rows, length, d)
