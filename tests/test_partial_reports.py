@@ -164,10 +164,24 @@ def test_null_bypass_rows_compute_the_planned_unet_even_with_open_gates():
         with torch.no_grad():  # the plain path (_plainPath's auxiliary output): the planned decoder, every row
             plain = net(x, text=text, return_alignment=True, return_plain=True)[1]["plain"]
             assert all(torch.allclose(p, r, atol=1e-5) for p, r in zip(plain, ref))
+            rows = torch.tensor([0, 2])  # _plainPathQuarter: the pass on some rows only
+            plain = net(x, text=text, return_alignment=True, return_plain=True, plain_rows=rows)[1]["plain"]
+            assert all(p.shape[0] == 2 and torch.allclose(p, r[rows], atol=1e-5) for p, r in zip(plain, ref))
     net.eval()
     unet.eval()
     with torch.no_grad(), pytest.warns(UserWarning, match="without a report"):
         assert torch.equal(net(x)[0], unet(x)[0])  # no report at all (stock nnUNetv2_predict): the planned U-Net
+
+
+def test_plain_path_rows_are_drawn_among_the_rows_with_a_report():
+    trainer = SimpleNamespace(plain_path_rows=0.25, device=torch.device("cpu"))
+    null = torch.tensor([True, False, False, True, False, False, True, False, True, False, False, False])
+    drawn = [nnUNetTrainerTMCA._plain_rows(trainer, null) for _ in range(40)]
+    assert all(len(r) == 3 and not null[r].any() and torch.equal(r, r.sort().values) for r in drawn)
+    assert len({tuple(r.tolist()) for r in drawn}) > 1  # drawn anew each step
+    few = nnUNetTrainerTMCA._plain_rows(trainer, torch.tensor([True, True, True, False, True, True]))
+    assert len(few) == 2 and 3 in few.tolist()  # too few report rows: all of them, then reportless ones
+    assert nnUNetTrainerTMCA._plain_rows(SimpleNamespace(plain_path_rows=1.0), null) is None  # every row
 
 
 # ------------------------------------------------------------------ dataset helper and stock CLI

@@ -114,9 +114,10 @@ class TMCANetwork(nn.Module):
         return True if text is None or isinstance(text, str) else text.get("null")
 
     def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False,
-                return_plain: bool = False):
+                return_plain: bool = False, plain_rows: torch.Tensor | None = None):
         """``return_plain`` (with ``return_alignment``): also the planned decoder's output on the same encoder
-        features, ``aux["plain"]`` (the image-only path, trained by an auxiliary loss in ``_plainPath``)."""
+        features, ``aux["plain"]`` (the image-only path, trained by an auxiliary loss in ``_plainPath``); on the
+        rows ``plain_rows`` (indices) only when given, every row otherwise."""
         if text is None and self._bound_text is None and not self.training:
             self._warn_no_text_once()  # under torch.compile a graph break, before the whole graph (one graph)
         tokens, mask, pooled, _ = self._text_for_batch(text, x.shape[0])
@@ -167,8 +168,10 @@ class TMCANetwork(nn.Module):
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
             aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages), "prefusion": prefusion}
-            if return_plain:  # without LGTE the decoder above is the planned one: no second pass
-                aux["plain"] = prefusion if not self.lgte else self.decoder(skips)
+            if return_plain and not self.lgte:  # without LGTE the decoder above is the planned one: no second pass
+                aux["plain"] = prefusion if plain_rows is None else select_rows(prefusion, plain_rows)
+            elif return_plain:
+                aux["plain"] = self.decoder(skips if plain_rows is None else select_rows(skips, plain_rows))
             return seg, aux
         return seg
 
@@ -196,6 +199,11 @@ class TMCANetwork(nn.Module):
             yield from m.parameters()
         if self.output_fusion is not None:
             yield self.output_fusion
+
+
+def select_rows(x, rows: torch.Tensor):
+    """The rows ``rows`` of a tensor or of each tensor of a list (deep supervision, encoder skips)."""
+    return [t[rows] for t in x] if isinstance(x, (list, tuple)) else x[rows]
 
 
 def build_tmca_network(unet: nn.Module, config: TMCAConfig | dict | None) -> TMCANetwork:

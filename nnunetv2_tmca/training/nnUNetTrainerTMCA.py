@@ -8,6 +8,7 @@ network settings are written into the plans, which nnU-Net copies into the model
 """
 from __future__ import annotations
 
+import math
 import os
 from contextlib import ExitStack, contextmanager
 
@@ -27,7 +28,7 @@ from nnunetv2_tmca.mirroring.keys import mirrored_key, with_mirrored_reports
 from nnunetv2_tmca.mirroring.recording import mirror_flag_data_loaders
 from nnunetv2_tmca.mirroring.test_time import paired_mirroring_in_validation
 from nnunetv2_tmca.model.config import TMCAConfig
-from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
+from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network, select_rows
 from nnunetv2_tmca.reports import REPORTS_FILENAME, load_dataset_reports, raw_dataset_case_ids
 from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
 from nnunetv2_tmca.text.encoder import resolve_encoder_name
@@ -58,6 +59,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     # > 0: the planned decoder also runs on the same encoder features and its output gets nnU-Net's loss times this
     # weight (the no-report path trained on every row); see _plainPath
     plain_path_weight: float = 0.0
+    # share of the batch's rows (drawn each step among those with a report; the others already train the plain path
+    # through the bypass) that the plain decoder pass runs on: its cost scales with it (_plainPathQuarter)
+    plain_path_rows: float = 1.0
     # > 0: nnU-Net's loss also on the decoder's own output before the target-map fusion, times this weight, so
     # the U-Net's logits stay complete without the report's fusion term (_preFusionLoss)
     prefusion_loss_weight: float = 0.0
@@ -286,9 +290,12 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == 'cuda' else dummy_context():
-            output, aux = self.network(data, text=text, return_alignment=True, return_plain=self.plain_path_weight > 0)
+            plain_rows = self._plain_rows(text["null"]) if self.plain_path_weight > 0 else None
+            output, aux = self.network(data, text=text, return_alignment=True, return_plain=self.plain_path_weight > 0,
+                                       plain_rows=plain_rows)
             loss = self.loss(output, target)
-            plain = self.loss(aux["plain"], target) if self.plain_path_weight > 0 else None
+            plain = None if self.plain_path_weight <= 0 else self.loss(
+                aux["plain"], target if plain_rows is None else select_rows(target, plain_rows))
             prefusion = self.loss(aux["prefusion"], target) if self.prefusion_loss_weight > 0 else None
             null_rows = self._null_row_loss(output, target, text["null"]) if self.null_row_loss_weight > 0 else None
             align, parts = torch.zeros((), device=self.device), {"region": 0.0, "pixel": 0.0}
@@ -318,13 +325,22 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         return {'loss': loss.detach().cpu().numpy(), 'align_loss': float(align.detach()),
                 'align_region': parts["region"], 'align_pixel': parts["pixel"]}
 
+    def _plain_rows(self, null: torch.Tensor) -> torch.Tensor | None:
+        """Indices of the rows of the plain decoder pass: ceil(plain_path_rows x B) drawn among the rows with a
+        report (then among the others if too few); None for every row."""
+        if self.plain_path_rows >= 1:
+            return None
+        count = max(1, math.ceil(self.plain_path_rows * null.numel()))
+        order = torch.randperm(null.numel())
+        order = torch.cat((order[~null.cpu()[order]], order[null.cpu()[order]]))  # report rows first, random order
+        return order[:count].sort().values.to(self.device)
+
     def _null_row_loss(self, output, target, null):
         """nnU-Net's loss on the rows without a report only (None when the batch has none)."""
         if not bool(null.any()):
             return None
         rows = null.to(output[0].device if isinstance(output, list) else output.device)
-        pick = (lambda x: [o[rows] for o in x]) if isinstance(output, list) else (lambda x: x[rows])
-        return self.loss(pick(output), pick(target))
+        return self.loss(select_rows(output, rows), select_rows(target, rows))
 
     def on_train_epoch_end(self, train_outputs: list):
         super().on_train_epoch_end(train_outputs)

@@ -8,7 +8,8 @@ residual branch: the identity path). ``_nullBypass`` names it explicitly (the ru
 ``_nullBypass50`` / ``_nullText50``: the same with half of the reports dropped (text dropout 0.5).
 ``_plainPath``: the bypass, and the planned decoder also runs on every row's encoder features with
 nnU-Net's loss (weight 1), so the no-report path trains on every sample as the image-only nnU-Net does;
-no text dropout. Cost: one more decoder pass per step.
+no text dropout. Cost: one more decoder pass per step. ``_plainPathQuarter``: the default (text dropout kept) plus
+that pass on a quarter of the rows.
 ``_alignDetached``: the alignment heads read the encoder skip through a stop-gradient (measured for the no-report
 path, not adopted: documentation/benchmarks.md, "Prediction without a report").
 ``_sideText`` / ``_sideTextShared``: the report as a side path of the planned U-Net (no LGTE; with / without the
@@ -45,6 +46,13 @@ class nnUNetTrainerTMCA_alignDetached(nnUNetTrainerTMCA):
 class nnUNetTrainerTMCA_plainPath(nnUNetTrainerTMCA_nullBypass):
     plain_path_weight = 1.0
     text_dropout = 0.0
+
+
+class nnUNetTrainerTMCA_plainPathQuarter(nnUNetTrainerTMCA):
+    """The default, and the planned decoder also runs on a quarter of the rows (drawn each step among those with a
+    report) with nnU-Net's loss: _plainPath's supervision of the no-report path at about a quarter of its cost."""
+    plain_path_weight = 1.0
+    plain_path_rows = 0.25
 
 
 class nnUNetTrainerTMCA_sideText(nnUNetTrainerTMCA):
