@@ -20,7 +20,8 @@ L_region = 1/2 [ CE(q_i., softmax_j(-d(i, j) / tau)) averaged over cases with a 
                + CE(q_.j, softmax_i(-d(i, j) / tau)) averaged over reports with a positive ].
 Cases without target (empty patch) skip the term; if no pair is informative it is 0.
 Measured (3 runs, demo-sized set; documentation/benchmarks.md, "Nested ablations"): one whole-image pooled
-pair instead of the target region costs 17.7 per-image Dice; "target" positives tie with "group" (-0.9
+pair instead of the target region costs 17.7 per-image Dice (QaTa-COV19 -1.6 [-2.5, -0.7]; clinical-style reports
++3.7 with them but -18.1 without a report; harder set a tie); "target" positives tie with "group" (-0.9
 [-2.0, +0.1]) at 20 % more time per epoch.
 """
 from __future__ import annotations
