@@ -332,7 +332,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             return None
         count = max(1, math.ceil(self.plain_path_rows * null.numel()))
         order = torch.randperm(null.numel())
-        order = torch.cat((order[~null.cpu()[order]], order[null.cpu()[order]]))  # report rows first, random order
+        reportless = null.cpu()[order]
+        order = torch.cat((order[~reportless], order[reportless]))  # rows with a report first, each in random order
         return order[:count].sort().values.to(self.device)
 
     def _null_row_loss(self, output, target, null):
