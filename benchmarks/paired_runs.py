@@ -41,8 +41,6 @@ def run_predictions(run: str, trainer: str, kind: str) -> str | None:
     return found[0] if found else None
 
 
-
-
 def model_scores(trainer: str, runs, kind: str):
     """[{case: Dice} per run], or None when a run has no predictions of this kind."""
     scores = []

@@ -27,7 +27,6 @@ from nnunetv2_tmca.training.variants.ablations.tmca_ablations import NESTED_ABLA
 KINDS = (("true", "true reports"), ("shuffled", "shuffled reports"), ("no_text", "no report"))
 
 
-
 def epoch_time(results: str, trainer: str) -> float:
     """Mean 'Epoch time' of the trainer's fold-0 training logs (nan when none is found)."""
     times = []
@@ -35,7 +34,6 @@ def epoch_time(results: str, trainer: str) -> float:
         with open(log) as f:
             times += [float(m) for m in re.findall(r"Epoch time: ([0-9.]+) s", f.read())]
     return float(np.mean(times)) if times else float("nan")
-
 
 
 def table(out: str, runs: int, trainers, reference: str, baseline: str, labels, controls: bool) -> str:

@@ -168,10 +168,9 @@ class TMCANetwork(nn.Module):
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if return_alignment:
             aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages), "prefusion": prefusion}
-            if return_plain and not self.lgte:  # without LGTE the decoder above is the planned one: no second pass
-                aux["plain"] = prefusion if plain_rows is None else select_rows(prefusion, plain_rows)
-            elif return_plain:
-                aux["plain"] = self.decoder(skips if plain_rows is None else select_rows(skips, plain_rows))
+            if return_plain:  # without LGTE the decoder above is the planned one: no second pass
+                aux["plain"] = select_rows(prefusion, plain_rows) if not self.lgte \
+                    else self.decoder(select_rows(skips, plain_rows))
             return seg, aux
         return seg
 
@@ -201,8 +200,10 @@ class TMCANetwork(nn.Module):
             yield self.output_fusion
 
 
-def select_rows(x, rows: torch.Tensor):
-    """The rows ``rows`` of a tensor or of each tensor of a list (deep supervision, encoder skips)."""
+def select_rows(x, rows: torch.Tensor | None):
+    """The rows ``rows`` of a tensor or of each tensor of a list (deep supervision, encoder skips); None: x."""
+    if rows is None:
+        return x
     return [t[rows] for t in x] if isinstance(x, (list, tuple)) else x[rows]
 
 

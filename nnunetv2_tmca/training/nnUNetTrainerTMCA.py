@@ -294,8 +294,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             output, aux = self.network(data, text=text, return_alignment=True, return_plain=self.plain_path_weight > 0,
                                        plain_rows=plain_rows)
             loss = self.loss(output, target)
-            plain = None if self.plain_path_weight <= 0 else self.loss(
-                aux["plain"], target if plain_rows is None else select_rows(target, plain_rows))
+            plain = self.loss(aux["plain"], select_rows(target, plain_rows)) if self.plain_path_weight > 0 else None
             prefusion = self.loss(aux["prefusion"], target) if self.prefusion_loss_weight > 0 else None
             null_rows = self._null_row_loss(output, target, text["null"]) if self.null_row_loss_weight > 0 else None
             align, parts = torch.zeros((), device=self.device), {"region": 0.0, "pixel": 0.0}
