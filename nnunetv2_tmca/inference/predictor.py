@@ -91,17 +91,18 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             raise ReportError(f"{len(missing)} of {len(case_ids)} cases have no report in "
                               f"{self.reports_source or 'the reports given'}: {missing[:10]}"
                               f"{' ...' if len(missing) > 10 else ''}. Add them, pass --allow_missing_reports to "
-                              f"predict those cases with the learned null text, or --no_text for image-only.",
+                              f"predict those cases image-only, or --no_text for image-only throughout.",
                               path=self.reports_source, case_ids=missing)
         if missing:
-            print(f"WARNING: {len(missing)} cases have no report and are predicted with the learned null text: "
+            print(f"WARNING: {len(missing)} cases have no report and are predicted image-only: "
                   f"{missing[:10]}{' ...' if len(missing) > 10 else ''}")
         present = {c: self.reports[c] for c in case_ids if c in self.reports}
         self._encode(list(present.values()), present)
         return missing
 
     def report_of_case(self, case_id: str) -> str | None:
-        """The case's report; None (the learned null text) only if missing reports are allowed."""
+        """The case's report; None (image-only: the null bypass or the learned null text) only if missing reports are
+        allowed."""
         report = self.reports.get(case_id)
         if self.use_text and report is None and not self.allow_missing_reports:
             raise ReportError(f"No report for case {case_id!r} in {self.reports_source or 'the reports given'}",
