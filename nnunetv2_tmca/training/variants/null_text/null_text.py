@@ -7,7 +7,7 @@ residual branch: the identity path). ``_nullBypass`` names it explicitly (the ru
 ``_nullText``: the former default, null rows go through the text path with the learned null text.
 ``_nullBypass50`` / ``_nullText50``: the same with half of the reports dropped (text dropout 0.5).
 ``_nullBypass30``: the default with text dropout 0.3 (twice the default's share of rows on the no-report path, at
-no extra cost per step).
+no extra cost per step); measured, rejected (a tie on the harder set, both paths lower on QaTa-COV19).
 ``_plainPath``: the bypass, and the planned decoder also runs on every row's encoder features with
 nnU-Net's loss (weight 1), so the no-report path trains on every sample as the image-only nnU-Net does;
 no text dropout. Cost: one more decoder pass per step. ``_plainPathQuarter``: the default (text dropout kept) plus
