@@ -2,8 +2,9 @@
 
 Every flag of ``nnUNetv2_predict`` keeps its meaning; added: ``--reports FILE`` (default: the
 ``reports.json`` next to the input folder, i.e. ``<input>/../reports.json``, which is where a
-raw nnU-Net dataset keeps it for imagesTs), ``--no_text`` (image-only: the planned U-Net through the null
-bypass, or the learned null text for models trained without it), ``--allow_missing_reports`` and ``--trust_checkpoints`` (unpickle checkpoints freely, see
+raw nnU-Net dataset keeps it for imagesTs), ``--no_text`` (image-only: the planned U-Net
+through the null bypass, or the learned null text for models trained without it),
+``--allow_missing_reports`` and ``--trust_checkpoints`` (unpickle checkpoints freely, see
 nnunetv2_tmca.checkpoints). Inputs are checked before the output folder is created; expected
 errors end as one line with exit code 1 (``--verbose``: traceback).
 """
@@ -35,8 +36,9 @@ def _add_common_arguments(p: argparse.ArgumentParser):
     p.add_argument('--disable_progress_bar', action='store_true')
     p.add_argument('--reports', type=str, default=None,
                    help='reports.json (case id -> text) for the input cases; default: <input>/../reports.json')
-    p.add_argument('--no_text', action='store_true', help='predict image-only: the planned U-Net (null bypass, the default) or, for models '
-                        'trained without the bypass, the learned null text')
+    p.add_argument('--no_text', action='store_true',
+                   help='predict image-only: the planned U-Net (null bypass, the default) or, for models trained '
+                        'without the bypass, the learned null text')
     p.add_argument('--allow_missing_reports', action='store_true',
                    help='predict cases without a report image-only, as --no_text does (warning) instead of stopping')
     p.add_argument('--trust_checkpoints', action='store_true',

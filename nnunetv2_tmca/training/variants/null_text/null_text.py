@@ -11,8 +11,8 @@ no extra cost per step); measured, rejected (a tie on the harder set, both paths
 ``_plainPath``: the bypass, and the planned decoder also runs on every row's encoder features with
 nnU-Net's loss (weight 1), so the no-report path trains on every sample as the image-only nnU-Net does;
 no text dropout. Cost: one more decoder pass per step (1.77x time, 1.43x memory on the CPU). The trainer for models
-that will predict without a report: at or above the image-only nnU-Net without one on all four benchmark sets. ``_plainPathQuarter``: the default (text dropout kept) plus
-that pass on a quarter of the rows.
+that will predict without a report: at or above the image-only nnU-Net without one on all four benchmark sets.
+``_plainPathQuarter``: the default (text dropout kept) plus that pass on a quarter of the rows.
 ``_alignDetached``: the alignment heads read the encoder skip through a stop-gradient (measured for the no-report
 path, not adopted: documentation/benchmarks.md, "Prediction without a report").
 ``_sideText`` / ``_sideTextShared``: the report as a side path of the planned U-Net (no LGTE; with / without the
