@@ -2,7 +2,8 @@
 
 The stock command predicts the same network with the learned null text; nnUNetv2_predict_tmca
 additionally loads the text encoder, encodes each case's report and binds it before the sliding
-window. Both run sequentially (-npp 0 -nps 0), alternating, ``--rounds`` times; medians.
+window; with ``--agreement`` it also runs the image-only pass of the agreement score per case and writes
+agreement.json. All run sequentially (-npp 0 -nps 0), alternating, ``--rounds`` times; medians.
 
     python benchmarks/prediction_overhead.py -d 991 -c 2d -tr nnUNetTrainerTMCA_synth \
         -i $nnUNet_raw/Dataset991_TMCASynthetic/imagesTs
@@ -29,14 +30,17 @@ def main():
     common = ["-i", args.i, "-d", args.d, "-c", args.c, "-tr", args.tr, "-f", args.f, "-device", args.device,
               "-npp", "0", "-nps", "0", "--disable_progress_bar"]
     n_cases = len([f for f in os.listdir(args.i) if f.endswith("_0000" + os.path.splitext(f)[1]) or "_0000." in f])
-    times = {"nnUNetv2_predict": [], "nnUNetv2_predict_tmca": []}
+    commands = {"nnUNetv2_predict": ["nnUNetv2_predict"], "nnUNetv2_predict_tmca": ["nnUNetv2_predict_tmca"],
+                "agreement": ["nnUNetv2_predict_tmca", "--agreement"]}
+    times = {k: [] for k in commands}
     for _ in range(args.rounds):
-        for cmd in times:
+        for name, cmd in commands.items():
             with tempfile.TemporaryDirectory() as out:
                 t = time.perf_counter()
-                subprocess.run([cmd, *common, "-o", out], check=True, capture_output=True)
-                times[cmd].append(time.perf_counter() - t)
+                subprocess.run([*cmd, *common, "-o", out], check=True, capture_output=True)
+                times[name].append(time.perf_counter() - t)
     stock, tmca = np.median(times["nnUNetv2_predict"]), np.median(times["nnUNetv2_predict_tmca"])
+    agreement = np.median(times["agreement"])
     print(f"\n{n_cases} cases, model {args.tr}, configuration {args.c}, device {args.device}, {args.rounds} rounds\n")
     print("| command | wall time (s, median) | s / case |")
     print("|---|---|---|")
@@ -44,6 +48,9 @@ def main():
     print(f"| nnUNetv2_predict_tmca (reports) | {tmca:.1f} | {tmca / n_cases:.3f} |")
     print(f"| **ratio** | **{tmca / stock:.3f}** | text cost {(tmca - stock) / n_cases * 1000:.0f} ms / case "
           f"(encoder load included) |")
+    print(f"| nnUNetv2_predict_tmca --agreement | {agreement:.1f} | {agreement / n_cases:.3f} |")
+    print(f"| **ratio --agreement / without** | **{agreement / tmca:.3f}** | agreement cost "
+          f"{(agreement - tmca) / n_cases * 1000:.0f} ms / case |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ only carry counts.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Iterable
 
@@ -88,3 +89,35 @@ def shuffle_reports(reports: dict, seed: int = 0) -> dict:
 def null_reports(case_ids: Iterable[str]) -> dict:
     """The no-text control: every case gets ``None`` (the model's learned/empty text path)."""
     return {c: None for c in case_ids}
+
+
+EDITS = ("swap_sides", "swap_zones", "delete_target")
+_NEGATED = re.compile(r"^\W*(no|without|negative for)\b", re.IGNORECASE)
+
+
+def edit_report(report: str, kind: str, target_words: str | None = None) -> str | None:
+    """One edited report (the kinds of a wrong report a person makes), or None where the edit changes nothing.
+
+    - ``swap_sides``: left <-> right (mirroring's word table: also typos, "leftmost", merged words);
+    - ``swap_zones``: upper <-> lower, superior <-> inferior (a middle zone stays);
+    - ``delete_target``: every sentence (as the model splits them) that names the target, i.e. matches the regex
+      ``target_words`` and is not a negation ("No nodule ..."); None without ``target_words`` or if no other
+      sentence would remain.
+    """
+    from nnunetv2_tmca.mirroring.words import mirror_report
+
+    if kind == "swap_sides":
+        edited = mirror_report(report, "left_right")
+    elif kind == "swap_zones":
+        edited = mirror_report(report, "upper_lower")
+    elif kind == "delete_target":
+        if not target_words:
+            return None
+        from nnunetv2_tmca.text.sentences import split_sentences
+        pattern = re.compile(target_words, re.IGNORECASE)
+        sentences = split_sentences(report)
+        kept = [s for s in sentences if not (pattern.search(s) and not _NEGATED.search(s))]
+        edited = " ".join(kept) if kept and len(kept) < len(sentences) else report
+    else:
+        raise ValueError(f"unknown edit {kind!r}; valid: {', '.join(EDITS)}")
+    return None if edited == report else edited

@@ -326,8 +326,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
     print(format_summary(summary))
+    low = lowest_agreement_line(a.pred, summary)
+    if low:
+        print("\n" + low)
     print(f"\nSummary written to {out}")
     return 0
+
+
+def lowest_agreement_line(prediction_folder: str, summary: dict, n: int = 5) -> Optional[str]:
+    """With ``agreement.json`` in the prediction folder (``nnUNetv2_predict_tmca --agreement``): one line naming
+    the ``n`` cases with the lowest report-image agreement, with score, flags and Dice (case ids only)."""
+    import json
+
+    from nnunetv2_tmca.inference.agreement import lowest_scores
+    from nnunetv2_tmca.inference.safe_outputs import AGREEMENT_FILE
+
+    path = os.path.join(prediction_folder, AGREEMENT_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            agreement = json.load(f)
+        if not isinstance(agreement, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        return f"WARNING: {path} is unreadable ({e}); no agreement scores listed"
+    dice = {c["case"]: c["Dice"] for c in summary["per_case"]}
+    low = lowest_scores({c: r for c, r in agreement.items() if c in dice}, n)
+    if not low:
+        return f"Agreement ({path}): no scored case among the evaluated ones"
+    items = [f"{c} {r['score']:.2f} [{', '.join(r['flags']) or 'no flags'}] Dice {_pct(dice[c])}" for c, r in low]
+    return f"Lowest report-image agreement (check these reports first; {path}): " + "; ".join(items)
 
 
 if __name__ == "__main__":

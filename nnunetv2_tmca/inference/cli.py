@@ -4,7 +4,8 @@ Every flag of ``nnUNetv2_predict`` keeps its meaning; added: ``--reports FILE`` 
 ``reports.json`` next to the input folder, i.e. ``<input>/../reports.json``, which is where a
 raw nnU-Net dataset keeps it for imagesTs), ``--no_text`` (image-only: the planned U-Net
 through the null bypass, or the learned null text for models trained without it),
-``--allow_missing_reports`` and ``--trust_checkpoints`` (unpickle checkpoints freely, see
+``--allow_missing_reports``, ``--agreement`` (writes ``agreement.json``: per case a report-image agreement
+score, its flags and the sentences' relevance; one extra image-only pass per case) and ``--trust_checkpoints`` (unpickle checkpoints freely, see
 nnunetv2_tmca.checkpoints). Inputs are checked before the output folder is created; expected
 errors end as one line with exit code 1 (``--verbose``: traceback).
 """
@@ -41,6 +42,10 @@ def _add_common_arguments(p: argparse.ArgumentParser):
                         'without the bypass, the learned null text')
     p.add_argument('--allow_missing_reports', action='store_true',
                    help='predict cases without a report image-only, as --no_text does (warning) instead of stopping')
+    p.add_argument('--agreement', action='store_true',
+                   help='also write agreement.json into the output folder: per case a score in [0, 1] of how well '
+                        'the report fits the image, the flags behind it and each sentence\'s relevance (indices, no '
+                        'text); costs one extra image-only pass per case (documentation/agreement.md)')
     p.add_argument('--trust_checkpoints', action='store_true',
                    help='load the checkpoints with full unpickling (only for model folders from a source you trust; '
                         'default: weights-only loading, which runs no code from the file)')
@@ -71,6 +76,8 @@ def _run(args, model_folder: str, num_parts: int = 1, part_id: int = 0):
     if args.trust_checkpoints:
         trust_checkpoints()
     reports = None
+    if args.agreement and args.no_text:
+        raise UserInputError("--agreement compares each report with the image: it needs reports, not --no_text")
     if not args.no_text:
         reports = args.reports or default_reports_path(args.i)
         if not os.path.isfile(reports):
@@ -81,7 +88,8 @@ def _run(args, model_folder: str, num_parts: int = 1, part_id: int = 0):
                                     use_mirroring=not args.disable_tta, perform_everything_on_device=True,
                                     device=_device(args.device), verbose=args.verbose, verbose_preprocessing=False,
                                     allow_tqdm=not args.disable_progress_bar, reports=reports,
-                                    use_text=not args.no_text, allow_missing_reports=args.allow_missing_reports)
+                                    use_text=not args.no_text, allow_missing_reports=args.allow_missing_reports,
+                                    agreement=args.agreement)
     predictor.initialize_from_trained_model_folder(model_folder, folds, checkpoint_name=args.chk)
     validate_prediction_inputs(predictor, args.i, args.o, num_parts, part_id)  # before anything is written
     os.makedirs(args.o, exist_ok=True)
@@ -96,6 +104,11 @@ def _run(args, model_folder: str, num_parts: int = 1, part_id: int = 0):
                                      num_processes_segmentation_export=args.nps,
                                      folder_with_segs_from_prev_stage=args.prev_stage_predictions,
                                      num_parts=num_parts, part_id=part_id)
+    written = predictor.write_agreement(args.o)
+    if written:
+        low = sum(1 for r in predictor.agreement.values() if r["score"] is not None and r["flags"])
+        print(f"agreement scores of {len(predictor.agreement)} cases written to {written} ({low} with flags; "
+              f"nnUNetv2_tmca_evaluate lists the lowest)")
 
 
 @one_line_errors('nnUNetv2_predict_tmca')

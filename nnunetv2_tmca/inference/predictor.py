@@ -9,6 +9,10 @@ own sliding window, test-time mirroring (along the axes the trainer saved in the
 fold ensembling, resampling and export run unchanged. ``use_text=False`` predicts with the
 learned null text (image-only).
 
+``agreement=True`` also scores, per case, how well the report fits the image (``inference/agreement.py``:
+one extra image-only pass per case); the records collect in ``predictor.agreement`` (case id -> record)
+and, for predictions written to a folder, in ``agreement.json`` there.
+
 Test-time mirroring pairs each flipped tile with the flipped report (``mirroring/test_time.py``),
 unless the model was trained with ``text_mirroring="naive"`` (then the report stays as it is).
 """
@@ -24,7 +28,8 @@ import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
 from nnunetv2_tmca.checkpoints import safe_torch_load
-from nnunetv2_tmca.inference.safe_outputs import atomic_exports, drop_unreadable_outputs
+from nnunetv2_tmca.inference.agreement import case_agreement, foreground_probability, no_report_record
+from nnunetv2_tmca.inference.safe_outputs import atomic_exports, drop_unreadable_outputs, write_agreement
 from nnunetv2_tmca.mirroring.axes import ReportAxes
 from nnunetv2_tmca.mirroring.test_time import predict_with_paired_mirroring
 from nnunetv2_tmca.mirroring.words import mirror_report
@@ -57,9 +62,12 @@ def _untag(iterator):
 
 class nnUNetPredictorTMCA(nnUNetPredictor):
     def __init__(self, *args, reports: dict | str | None = None, use_text: bool = True,
-                 allow_missing_reports: bool = False, **kwargs):
+                 allow_missing_reports: bool = False, agreement: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.use_text = use_text
+        self.agreement_enabled = agreement
+        self.agreement, self.last_agreement = {}, None  # case id -> record (inference/agreement.py)
+        self._bound_case = (None, None)  # (case id, report) of the case being predicted
         self.allow_missing_reports = allow_missing_reports
         self.reports, self.reports_source = {}, None
         self._encoder, self._encoded, self._encoded_units, self._report_units = None, {}, {}, {}
@@ -191,7 +199,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
 
     # ----------------------------------------------------------------- binding
     @contextmanager
-    def bound_report(self, report: str | None):
+    def bound_report(self, report: str | None, case_id: str | None = None):
         """Within the block, the network predicts with ``report`` (None: the learned null text), and each
         test-time flip with the equally flipped report (encoded once here, not per tile)."""
         flips = {}
@@ -199,11 +207,43 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             flips = self.report_axes.flip_texts(self.allowed_mirroring_axes,
                                                 lambda groups: self.text_for_report(mirror_report(report, groups)))
         with self.tmca_network.bind_text(self.text_for_report(report)):
-            self._flip_texts = flips
+            self._flip_texts, self._bound_case = flips, (case_id, report)
             try:
                 yield
             finally:
-                self._flip_texts = {}
+                self._flip_texts, self._bound_case = {}, (None, None)
+
+    # --------------------------------------------------------------- agreement
+    def predict_logits_from_preprocessed_data(self, data: torch.Tensor) -> torch.Tensor:
+        """nnU-Net's prediction of one case; with ``agreement`` also the image-only pass and the case's record."""
+        logits = super().predict_logits_from_preprocessed_data(data)
+        if self.agreement_enabled:
+            self._score_agreement(data, logits)
+        return logits
+
+    def _score_agreement(self, data: torch.Tensor, logits: torch.Tensor):
+        case_id, report = self._bound_case
+        if report is None or not self.use_text:
+            record = no_report_record()
+        else:
+            flips, self._flip_texts = self._flip_texts, {}
+            try:
+                with self.tmca_network.bind_text(NULL_TEXT):
+                    image_only = super().predict_logits_from_preprocessed_data(data)
+            finally:
+                self._flip_texts = flips
+            regions = self.label_manager.has_regions
+            record = case_agreement(foreground_probability(logits, regions),
+                                    foreground_probability(image_only, regions), self.sentence_relevance(report))
+        self.last_agreement = record
+        if case_id is not None:
+            self.agreement[case_id] = record
+
+    def write_agreement(self, output_folder: str) -> str | None:
+        """Merge this predictor's records into ``output_folder/agreement.json`` (atomic); its path, or None."""
+        if not self.agreement_enabled:
+            return None
+        return write_agreement(self.agreement, output_folder)
 
     def _internal_maybe_mirror_and_predict(self, x: torch.Tensor) -> torch.Tensor:
         """nnU-Net's test-time mirroring, each flip predicted with the equally flipped report."""
@@ -235,7 +275,7 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                 case_id = item.pop("case_id", None)
                 if report is None and case_id is not None:
                     report = self.report_of_case(case_id)
-                with self.bound_report(report):
+                with self.bound_report(report, case_id):
                     yield item  # nnU-Net predicts this item before it asks for the next one
         items = bound_items()
         try:
@@ -254,8 +294,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             folder_with_segs_from_prev_stage, overwrite, 0, 1, save_probabilities)
         results = []
         for i, files in enumerate(inputs):
-            with self.bound_report(self.report_of_case(case_id_of(files, self.dataset_json["file_ending"]))), \
-                    atomic_exports():
+            case_id = case_id_of(files, self.dataset_json["file_ending"])
+            with self.bound_report(self.report_of_case(case_id), case_id), atomic_exports():
                 results += super().predict_from_files_sequential(
                     [files], [outputs[i]] if outputs is not None else None, save_probabilities, True,
                     folder_with_segs_from_prev_stage) or []
