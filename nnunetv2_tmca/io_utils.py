@@ -6,6 +6,8 @@ import json
 import os
 import tempfile
 
+AGREEMENT_FILE = "agreement.json"  # written by nnUNetv2_predict_tmca --agreement, read by nnUNetv2_tmca_evaluate
+
 
 def atomic_write_bytes(data: bytes, path: str) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.

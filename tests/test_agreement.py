@@ -11,7 +11,8 @@ from PIL import Image
 from conftest import DATASET_ID, clean_env, run
 from nnunetv2_tmca.evaluation.controls import edit_report
 from nnunetv2_tmca.inference.agreement import (agreement_score, agreement_signals, auroc, case_agreement,
-                                               foreground_probability, lowest_scores)
+                                               foreground_probability)
+from nnunetv2_tmca.evaluation.evaluate import lowest_scores
 
 PREDICT = ["-d", str(DATASET_ID), "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu"]
 MARKER = "Zqxvwk marker sentence."  # appended to every report: must never appear in outputs or logs

@@ -17,6 +17,8 @@ FORBIDDEN = {
     "evaluation": {"training", "inference", "experiments", "model"},
     "checkpoints": {"training", "inference", "experiments", "evaluation", "model", "losses", "mirroring", "text",
                     "reports", "cli_errors"},
+    "viewer": {"training", "experiments", "evaluation", "model", "losses", "mirroring", "text", "dataset_conversion",
+               "demo"},
     "cli_errors": {"training", "inference", "experiments", "evaluation", "model", "losses", "mirroring"},
 }
 

@@ -333,13 +333,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
+def lowest_scores(agreement: dict, n: int = 5) -> list:
+    """The ``n`` (case id, record) pairs of an agreement.json with the lowest scores (unscored cases left out)."""
+    scored = [(c, r) for c, r in agreement.items() if isinstance(r, dict) and r.get("score") is not None]
+    return sorted(scored, key=lambda cr: (cr[1]["score"], cr[0]))[:n]
+
+
 def lowest_agreement_line(prediction_folder: str, summary: dict, n: int = 5) -> Optional[str]:
     """With ``agreement.json`` in the prediction folder (``nnUNetv2_predict_tmca --agreement``): one line naming
     the ``n`` cases with the lowest report-image agreement, with score, flags and Dice (case ids only)."""
     import json
 
-    from nnunetv2_tmca.inference.agreement import lowest_scores
-    from nnunetv2_tmca.inference.safe_outputs import AGREEMENT_FILE
+    from nnunetv2_tmca.io_utils import AGREEMENT_FILE
 
     path = os.path.join(prediction_folder, AGREEMENT_FILE)
     if not os.path.isfile(path):

@@ -104,12 +104,6 @@ def no_report_record() -> dict:
     return {"score": None, "flags": ["no-report"], "signals": {}, "sentences": []}
 
 
-def lowest_scores(agreement: dict, n: int = 5) -> list:
-    """The ``n`` (case id, record) pairs with the lowest scores (cases without a score last, left out)."""
-    scored = [(c, r) for c, r in agreement.items() if isinstance(r, dict) and r.get("score") is not None]
-    return sorted(scored, key=lambda cr: (cr[1]["score"], cr[0]))[:n]
-
-
 def auroc(positives, negatives) -> float:
     """Area under the ROC curve: P(score of a positive > score of a negative), ties counting one half."""
     pos, neg = np.asarray(list(positives), float), np.asarray(list(negatives), float)

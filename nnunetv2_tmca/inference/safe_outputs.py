@@ -17,7 +17,7 @@ import inspect
 import os
 
 from nnunetv2_tmca.cli_errors import UserInputError
-from nnunetv2_tmca.io_utils import replace_durably, same_path
+from nnunetv2_tmca.io_utils import AGREEMENT_FILE, replace_durably, same_path
 
 PARTIAL_PREFIX = ".tmca_partial-"
 
@@ -135,7 +135,6 @@ def validate_prediction_inputs(predictor, input_folder: str, output_folder: str,
     return case_ids
 
 
-AGREEMENT_FILE = "agreement.json"
 
 
 def write_agreement(records: dict, output_folder: str) -> str:
