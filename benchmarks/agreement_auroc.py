@@ -13,6 +13,8 @@ agreement_eval.py). Report text is never printed.
     python benchmarks/agreement_auroc.py --run /tmp/c1 /tmp/c2 /tmp/c3 --synthetic_seed 1 --target_words '\\bnodul'
     # QaTa-COV19 fold-0 validation subset written by qata_cov19.py
     python benchmarks/agreement_auroc.py --run /tmp/q1 /tmp/q2 /tmp/q3 --max_cases 100
+    # one run per call (e.g. in parallel, one core each) with --json, then the mean +- sd of the saved runs:
+    python benchmarks/agreement_auroc.py --from_json /tmp/h1.json /tmp/h2.json /tmp/h3.json
 """
 import argparse
 import glob
@@ -52,7 +54,10 @@ def subset_labels(labels: str, max_cases: int, tmp: str) -> str:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", nargs="+", required=True, help="benchmark --out folders, one trained model each")
+    p.add_argument("--run", nargs="+", default=[], help="benchmark --out folders, one trained model each")
+    p.add_argument("--from_json", nargs="+", default=[],
+                   help="instead of predicting: the --json files of earlier calls (one run or more each); prints "
+                        "their tables and the mean +- sd over all their runs")
     p.add_argument("--target_words", default=None,
                    help="regex of the target's words, for the delete-target edit (sentences matching it are dropped)")
     p.add_argument("--synthetic_seed", type=int, default=None,
@@ -63,15 +68,25 @@ def main():
     p.add_argument("-device", default="cpu")
     p.add_argument("--json", default=None, help="also write every per-case record and table here")
     args = p.parse_args()
+    if not args.run and not args.from_json:
+        p.error("give --run folders or --from_json files")
 
-    import torch
-
-    from nnunetv2_tmca.experiments.agreement_eval import (SIGNALS, auroc_table, flagged_dice, markdown,
-                                                          score_cases, synthetic_ceilings, synthetic_layouts)
-    from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
+    from nnunetv2_tmca.experiments.agreement_eval import SIGNALS, markdown
 
     tables, everything = [], {}
+    for path in args.from_json:
+        with open(path) as f:
+            for run, saved in json.load(f).items():
+                tables.append((saved["table"], saved["flagged"]))
+                everything[run] = saved
+                print("\n" + markdown(saved["table"], saved["flagged"], f"{run} ({path}), {len(saved['cases'])} cases"))
     for run in args.run:
+        import torch
+
+        from nnunetv2_tmca.experiments.agreement_eval import (auroc_table, flagged_dice, score_cases,
+                                                              synthetic_ceilings, synthetic_layouts)
+        from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
+
         where = locate(run)
         with open(where["reports"]) as f:
             reports = json.load(f)

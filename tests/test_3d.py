@@ -23,3 +23,19 @@ def test_3d_train_validate_predict(tmp_path):
          "3d_fullres", "-f", "0", "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu", "-npp", "0", "-nps", "0"], env)
     assert sorted(os.path.basename(f) for f in glob.glob(str(out / "*.nii.gz"))) == \
         ["synthts_0000.nii.gz", "synthts_0001.nii.gz"]
+    # the viewer's session on a 3D model: a volume of slices, each slice's layers, the score
+    from nnunetv2_tmca.viewer.cli import build_session, parse_args
+    session, _ = build_session(parse_args(["-m", str(model), "-f", "0", "-i", os.path.join(folder, "imagesTs"),
+                                           "--labels", os.path.join(folder, "labelsTs"), "-device", "cpu"]))
+    result = session.segment("synthts_0000", session.reports["synthts_0000"])
+    assert result["slices"] == 24 and 0 <= result["slice"] < 24 and result["has_reference"]
+    assert result["agreement"]["score"] is not None and result["sentences"]
+    for k in (0, 23):
+        layers = session.layers("synthts_0000", k)
+        assert set(layers) == {"image", "mask", "reference", "map"}
+        assert all(v.startswith("data:image/png;base64,") for v in layers.values())
+    try:
+        session.layers("synthts_0000", 24)
+        raise AssertionError("slice 24 of 24 was served")
+    except ValueError:
+        pass
