@@ -52,6 +52,13 @@ def subset_labels(labels: str, max_cases: int, tmp: str) -> str:
     return tmp
 
 
+def layouts_of(run: str, results: dict, args) -> dict:
+    """Lesion and target cells of the run's test cases (and of the swapped reports' sources), regenerated."""
+    from nnunetv2_tmca.experiments.agreement_eval import synthetic_layouts
+    ids = sorted(set(results) | {r["source"] for r in results.values()})
+    return synthetic_layouts(locate(run)["raw"], ids, args.synthetic_seed, args.num_lesions)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", nargs="+", default=[], help="benchmark --out folders, one trained model each")
@@ -77,6 +84,11 @@ def main():
     for path in args.from_json:
         with open(path) as f:
             for run, saved in json.load(f).items():
+                if args.synthetic_seed is not None and os.path.isdir(run):  # re-derive the ceilings
+                    from nnunetv2_tmca.experiments.agreement_eval import auroc_table, synthetic_ceilings
+                    results = saved["cases"]
+                    saved["table"] = auroc_table(results, *synthetic_ceilings(
+                        layouts_of(run, results, args), results))
                 tables.append((saved["table"], saved["flagged"]))
                 everything[run] = saved
                 print("\n" + markdown(saved["table"], saved["flagged"], f"{run} ({path}), {len(saved['cases'])} cases"))
@@ -84,7 +96,7 @@ def main():
         import torch
 
         from nnunetv2_tmca.experiments.agreement_eval import (auroc_table, flagged_dice, score_cases,
-                                                              synthetic_ceilings, synthetic_layouts)
+                                                              synthetic_ceilings)
         from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
 
         where = locate(run)
@@ -95,25 +107,25 @@ def main():
                                         device=torch.device(args.device), allow_tqdm=False, agreement=True)
         predictor.initialize_from_trained_model_folder(where["model"], (0,), "checkpoint_final.pth")
         results = score_cases(predictor, where["images"], labels, reports, args.target_words)
-        ceilings = None
+        ceilings = (None, None)
         if args.synthetic_seed is not None:
-            layouts = synthetic_layouts(where["raw"], sorted(set(results) | {r["source"] for r in results.values()}),
-                                        args.synthetic_seed, args.num_lesions)
-            ceilings = synthetic_ceilings(layouts, results)
-        table, flagged = auroc_table(results, ceilings), flagged_dice(results)
+            ceilings = synthetic_ceilings(layouts_of(run, results, args), results)
+        table, flagged = auroc_table(results, *ceilings), flagged_dice(results)
         tables.append((table, flagged))
         everything[run] = {"table": table, "flagged": flagged, "cases": results}
         print("\n" + markdown(table, flagged, f"{run}: {os.path.basename(where['model'])}, {len(results)} cases"))
 
     if len(tables) > 1:
         print(f"\n**Mean +- sd over {len(tables)} runs**\n")
-        print("| wrong report | AUROC of the score | ceiling | " + " | ".join(f"{s} alone" for s in SIGNALS) + " |")
-        print("|---|---:|---:|" + "---:|" * len(SIGNALS))
+        print("| wrong report | AUROC of the score | ceiling | AUROC where detectable | " +
+              " | ".join(f"{s} alone" for s in SIGNALS) + " |")
+        print("|---|---:|---:|---:|" + "---:|" * len(SIGNALS))
         for kind in tables[0][0]:
             rows = [t[kind] for t, _ in tables if kind in t]
             ms = lambda key: (f"{np.mean([r[key] for r in rows]):.3f} +- {np.std([r[key] for r in rows], ddof=1):.3f}"  # noqa: E731
                               if all(key in r for r in rows) else "-")
-            print(f"| {kind} | **{ms('auroc')}** | {ms('ceiling')} | " + " | ".join(ms(s) for s in SIGNALS) + " |")
+            print(f"| {kind} | **{ms('auroc')}** | {ms('ceiling')} | {ms('auroc_detectable')} | " +
+                  " | ".join(ms(s) for s in SIGNALS) + " |")
         f = [fl for _, fl in tables]
         m = lambda key: np.mean([x[key] for x in f]) * 100  # noqa: E731
         print(f"\nTrue reports, mean over runs: flagged Dice {m('flagged_dice'):.1f} (n {np.mean([x['flagged_n'] for x in f]):.1f}) "

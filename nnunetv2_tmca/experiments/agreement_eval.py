@@ -67,8 +67,9 @@ def _value(record: dict, signal: str | None):
     return 0.0 if v is None else v
 
 
-def auroc_table(results: dict, ceilings: dict | None = None) -> dict:
-    """kind -> {'n', 'auroc' (the score), 'ceiling', and the AUROC of each signal alone}."""
+def auroc_table(results: dict, ceilings: dict | None = None, detectable: dict | None = None) -> dict:
+    """kind -> {'n', 'auroc' (the score), 'ceiling', 'auroc_detectable' and 'n_detectable' (synthetic sets), and
+    the AUROC of each signal alone}."""
     true = [r["true"] for r in results.values()]
     table = {}
     for kind in ("swapped",) + EDITS:
@@ -80,6 +81,8 @@ def auroc_table(results: dict, ceilings: dict | None = None) -> dict:
             row[s] = auroc([_value(t, s) for t in true], [_value(w, s) for w in wrong])
         if ceilings and kind in ceilings:
             row["ceiling"] = ceilings[kind]
+        if detectable and kind in detectable:
+            row["auroc_detectable"], row["n_detectable"] = detectable[kind]
         table[kind] = row
     return table
 
@@ -124,28 +127,41 @@ def _mirror_cells(cells, kind):
     return {(flip.get(s, s), flip.get(z, z)) for s, z in cells}
 
 
-def synthetic_ceilings(layouts: dict, results: dict) -> dict:
-    """kind -> the best AUROC any score can reach when only the target places can be checked against the image."""
+def detectable_cases(layouts: dict, results: dict) -> dict:
+    """kind -> the cases whose wrong report names a place where this image has no lesion (the only wrong reports
+    that an image-based score can catch on the synthetic sets)."""
     out = {}
     for kind in ("swapped", "swap_sides", "swap_zones"):
-        cases = [c for c, r in results.items() if kind in r]
-        if not cases:
-            continue
-        detectable = 0
-        for c in cases:
-            lesions, targets = layouts[c]
-            named = layouts[results[c]["source"]][1] if kind == "swapped" else _mirror_cells(targets, kind)
-            detectable += not named <= lesions
-        out[kind] = 0.5 + 0.5 * detectable / len(cases)
+        out[kind] = set()
+        for c, r in results.items():
+            if kind in r:
+                lesions, targets = layouts[c]
+                named = layouts[r["source"]][1] if kind == "swapped" else _mirror_cells(targets, kind)
+                if not named <= lesions:
+                    out[kind].add(c)
     return out
 
 
+def synthetic_ceilings(layouts: dict, results: dict) -> tuple:
+    """(kind -> the best AUROC any score can reach when only the target places can be checked against the image,
+    kind -> AUROC of the score on the detectable wrong reports alone, against all true reports)."""
+    ceilings, detectable_auroc = {}, {}
+    true = [r["true"]["score"] for r in results.values()]
+    for kind, cases in detectable_cases(layouts, results).items():
+        n = sum(kind in r for r in results.values())
+        if n:
+            ceilings[kind] = 0.5 + 0.5 * len(cases) / n
+            detectable_auroc[kind] = (auroc(true, [results[c][kind]["score"] for c in cases]), len(cases))
+    return ceilings, detectable_auroc
+
+
 def markdown(table: dict, flagged: dict, title: str) -> str:
-    lines = [f"**{title}**", "", "| wrong report | n | AUROC of the score | ceiling | " +
-             " | ".join(f"{s} alone" for s in SIGNALS) + " |", "|---|---:|---:|---:|" + "---:|" * len(SIGNALS)]
+    lines = [f"**{title}**", "", "| wrong report | n | AUROC of the score | ceiling | AUROC where detectable (n) | " +
+             " | ".join(f"{s} alone" for s in SIGNALS) + " |", "|---|---:|---:|---:|---:|" + "---:|" * len(SIGNALS)]
     for kind, row in table.items():
         ceiling = f"{row['ceiling']:.3f}" if "ceiling" in row else "-"
-        lines.append(f"| {kind} | {row['n']} | **{row['auroc']:.3f}** | {ceiling} | " +
+        detectable = f"{row['auroc_detectable']:.3f} ({row['n_detectable']})" if "auroc_detectable" in row else "-"
+        lines.append(f"| {kind} | {row['n']} | **{row['auroc']:.3f}** | {ceiling} | {detectable} | " +
                      " | ".join(f"{row[s]:.3f}" for s in SIGNALS) + " |")
     lines += ["", f"True reports: {flagged['flagged_n']} cases flagged, Dice {100 * flagged['flagged_dice']:.1f}; "
                   f"{flagged['clean_n']} not flagged, Dice {100 * flagged['clean_dice']:.1f}; lowest-scoring quarter "
