@@ -9,6 +9,15 @@ import tempfile
 AGREEMENT_FILE = "agreement.json"  # written by nnUNetv2_predict_tmca --agreement, read by nnUNetv2_tmca_evaluate
 
 
+def read_agreement_file(path: str) -> dict:
+    """The records of an agreement.json (case id -> record); OSError or ValueError if it is not a JSON object."""
+    with open(path) as f:
+        records = json.load(f)
+    if not isinstance(records, dict):
+        raise ValueError("not a JSON object")
+    return records
+
+
 def atomic_write_bytes(data: bytes, path: str) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.
 

@@ -342,18 +342,13 @@ def lowest_scores(agreement: dict, n: int = 5) -> list:
 def lowest_agreement_line(prediction_folder: str, summary: dict, n: int = 5) -> Optional[str]:
     """With ``agreement.json`` in the prediction folder (``nnUNetv2_predict_tmca --agreement``): one line naming
     the ``n`` cases with the lowest report-image agreement, with score, flags and Dice (case ids only)."""
-    import json
-
-    from nnunetv2_tmca.io_utils import AGREEMENT_FILE
+    from nnunetv2_tmca.io_utils import AGREEMENT_FILE, read_agreement_file
 
     path = os.path.join(prediction_folder, AGREEMENT_FILE)
     if not os.path.isfile(path):
         return None
     try:
-        with open(path) as f:
-            agreement = json.load(f)
-        if not isinstance(agreement, dict):
-            raise ValueError("not a JSON object")
+        agreement = read_agreement_file(path)
     except (OSError, ValueError) as e:
         return f"WARNING: {path} is unreadable ({e}); no agreement scores listed"
     dice = {c["case"]: c["Dice"] for c in summary["per_case"]}

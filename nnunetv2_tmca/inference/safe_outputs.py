@@ -135,24 +135,17 @@ def validate_prediction_inputs(predictor, input_folder: str, output_folder: str,
     return case_ids
 
 
-
-
 def write_agreement(records: dict, output_folder: str) -> str:
     """Merge ``records`` (case id -> agreement record) into ``output_folder/agreement.json``, atomically: the
     records of cases predicted earlier into that folder (``--c``) are kept unless predicted again. An unreadable
     existing file is not overwritten (UserInputError naming it)."""
-    import json
-
-    from nnunetv2_tmca.io_utils import atomic_write_json
+    from nnunetv2_tmca.io_utils import atomic_write_json, read_agreement_file
 
     path = os.path.join(output_folder, AGREEMENT_FILE)
     merged = {}
     if os.path.isfile(path):
         try:
-            with open(path) as f:
-                merged = json.load(f)
-            if not isinstance(merged, dict):
-                raise ValueError("not a JSON object")
+            merged = read_agreement_file(path)
         except (OSError, ValueError) as e:
             raise UserInputError(f"{path} exists but cannot be read as agreement records ({e}); move it away to "
                                  f"write the new scores") from None
