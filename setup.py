@@ -39,7 +39,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["nnunetv2_tmca", "nnunetv2_tmca.*"]),
     install_requires=[
-        "nnunetv2>=2.8",
+        # the predictor and trainer override private nnU-Net methods (_internal_*): the tested minor series only
+        "nnunetv2>=2.8,<2.9",
         "torch",
         "transformers",
         "sentencex",  # sentence splitter of long reports (text/sentences.py)
@@ -62,7 +63,7 @@ setup(
     entry_points={
         "console_scripts": [
             "nnUNetv2_tmca_encode_reports=nnunetv2_tmca.text.cli:main",
-            "nnUNetv2_tmca_make_synthetic=nnunetv2_tmca.dataset_conversion.synthetic:main",
+            "nnUNetv2_tmca_make_synthetic=nnunetv2_tmca.synthetic.cli:main",
             "nnUNetv2_tmca_convert=nnunetv2_tmca.dataset_conversion.convert:main",
             "nnUNetv2_tmca_evaluate=nnunetv2_tmca.evaluation.evaluate:main",
             "nnUNetv2_predict_tmca=nnunetv2_tmca.inference.cli:main",
@@ -70,6 +71,7 @@ setup(
             "nnUNetv2_tmca_visualize=nnunetv2_tmca.inference.visualize:main",
             "nnUNetv2_tmca_demo=nnunetv2_tmca.demo:main",
             "nnUNetv2_tmca_viewer=nnunetv2_tmca.viewer.cli:main",
+            "nnUNetv2_tmca_list_trainers=nnunetv2_tmca.training.catalog:main",
         ],
     },
 )

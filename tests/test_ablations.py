@@ -1,4 +1,5 @@
 """Nested ablations: each variant differs from the default TMCA trainer in exactly one resolved setting."""
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,7 +29,8 @@ def test_default_writes_its_settings():
     s = resolved_settings(nnUNetTrainerTMCA)
     assert s["network.align_features"] == "skip" and s["network.use_position"] and s["align_positives"] == "group"
     assert s["align_pixel_weight"] == 1.0
-    assert not s["network.fuse_all_channels"] and resolved_settings(nnUNetTrainerTMCA, True)["network.fuse_all_channels"]
+    assert not s["network.fuse_all_channels"]
+    assert resolved_settings(nnUNetTrainerTMCA, True)["network.fuse_all_channels"]
 
 
 @pytest.mark.parametrize("cls", NESTED_ABLATIONS, ids=lambda c: c.__name__)
@@ -58,10 +60,21 @@ def test_text_lookup_group_embeddings():
     reports = {"a": "Upper left lesion.", "b": "upper left lesion", "c": "Lower right nodule."}
     texts = ["Upper left lesion.", "upper left lesion", "Lower right nodule."]
     pooled = np.array([[3.0, 0, 0], [3.0, 0.1, 0], [0, 0, 2.0]], dtype=np.float32)
-    table = TextEncodingTable.from_padded(tokens=np.zeros((3, 2, 3), np.float16), mask=np.ones((3, 2), bool), pooled=pooled,
-                              hashes=[text_hash(t) for t in texts], identity={}).bind_cases(reports)
+    table = TextEncodingTable.from_padded(tokens=np.zeros((3, 2, 3), np.float16), mask=np.ones((3, 2), bool),
+                                          pooled=pooled, hashes=[text_hash(t) for t in texts],
+                                          identity={}).bind_cases(reports)
     lookup = TextLookup(table, reports, torch.device("cpu"))
     assert lookup.num_groups == 2 and lookup.group_embeddings.shape == (2, 3)
     groups = lookup.batch(["a", "b", "c"])["group"]
     assert groups[0] == groups[1] != groups[2]
     assert torch.allclose(lookup.group_embeddings[groups[2]], torch.tensor([0, 0, 1.0]))
+
+
+def test_trainer_catalog_page_is_current():
+    """documentation/trainers.md is nnUNetv2_tmca_list_trainers --markdown: every trainer name is findable."""
+    from nnunetv2_tmca.training import TRAINERS
+    from nnunetv2_tmca.training.catalog import catalog_markdown
+    page = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "documentation",
+                             "trainers.md")).read()
+    assert page.endswith(catalog_markdown()), "regenerate the table: nnUNetv2_tmca_list_trainers --markdown"
+    assert all(f"`{name}`" in page for name in TRAINERS if not name.endswith(("_debug", "_demo", "_synth", "_cpu")))

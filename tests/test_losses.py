@@ -194,23 +194,3 @@ def test_global_pooling_switch_keeps_soft_targets_and_pixel_term():
     with pytest.raises(ValueError):
         MultiLevelAlignmentLoss({1: 1.0}, positives="text")  # needs the groups' embeddings
 
-
-def test_null_row_loss_uses_only_the_rows_without_a_report():
-    """The trainer's extra no-report loss (``null_row_loss_weight``) sees exactly the null rows of every
-    deep-supervision output and target, and is None for a batch without one."""
-    from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
-
-    class Stub:
-        seen = []
-
-        def loss(self, output, target):
-            Stub.seen.append((output, target))
-            return sum(o.sum() for o in output)
-
-    output = [torch.arange(4.0).reshape(4, 1, 1, 1), 10 * torch.arange(4.0).reshape(4, 1, 1, 1)]
-    target = [torch.arange(4).reshape(4, 1, 1, 1), torch.arange(4).reshape(4, 1, 1, 1)]
-    null = torch.tensor([False, True, False, True])
-    value = nnUNetTrainerTMCA._null_row_loss(Stub(), output, target, null)
-    assert float(value) == 1 + 3 + 10 + 30
-    assert [t.flatten().tolist() for t in Stub.seen[0][1]] == [[1, 3], [1, 3]]
-    assert nnUNetTrainerTMCA._null_row_loss(Stub(), output, target, torch.zeros(4, dtype=torch.bool)) is None

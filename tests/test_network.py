@@ -4,33 +4,9 @@ import torch
 from dynamic_network_architectures.architectures.unet import PlainConvUNet, ResidualEncoderUNet
 from torch import nn
 
+from helpers import CONFIG, make_unet, open_gates, random_text
 from nnunetv2_tmca.model.config import TMCAConfig
 from nnunetv2_tmca.model.network import build_tmca_network
-
-
-def make_unet(cls, dim, stages=4, deep_supervision=True):
-    conv = nn.Conv2d if dim == 2 else nn.Conv3d
-    norm = nn.InstanceNorm2d if dim == 2 else nn.InstanceNorm3d
-    feats = [8 * 2 ** i for i in range(stages)]
-    common = dict(input_channels=1, n_stages=stages, features_per_stage=feats, conv_op=conv, kernel_sizes=3,
-                  strides=[1] + [2] * (stages - 1), num_classes=2, n_conv_per_stage_decoder=1, conv_bias=True,
-                  norm_op=norm, norm_op_kwargs={"eps": 1e-5, "affine": True}, nonlin=nn.LeakyReLU,
-                  nonlin_kwargs={"inplace": True}, deep_supervision=deep_supervision)
-    if cls is PlainConvUNet:
-        return PlainConvUNet(n_conv_per_stage=2, **common)
-    return ResidualEncoderUNet(n_blocks_per_stage=[1] * stages, **common)
-
-
-def random_text(b, length=7, dim=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mask = torch.ones(b, length, dtype=torch.bool)
-    mask[0, 5:] = False
-    # two sentences per report (the second starts at token 3): the sentence relevance is not constant
-    sentence = torch.where(mask, (torch.arange(length) >= 3).long().expand(b, -1), -1)
-    return {"tokens": torch.randn(b, length, dim, generator=g), "mask": mask, "sentence": sentence}
-
-
-CONFIG = TMCAConfig(text_dim=32, model_dim=16, attention_dim=8, attention_heads=2, align_dim=8)
 
 
 @pytest.mark.parametrize("cls", [PlainConvUNet, ResidualEncoderUNet])
@@ -53,13 +29,6 @@ def test_zero_gates_equal_planned_unet(cls, dim, stages, deep_supervision):
             for r, o in zip(refs, outs):
                 assert r.shape == o.shape
                 assert torch.equal(r, o)
-
-
-def open_gates(net):
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith("gate") or "to_gamma_beta" in name:
-                p.normal_(0, 0.5)
 
 
 def test_text_changes_output_once_gates_open_and_null_text_and_binding():
@@ -163,6 +132,7 @@ def test_sentence_bias_attention_equals_masked_softmax_with_gradients_and_keeps_
     """The per-key bias (log sentence relevance) folded into the keys gives the same values and gradients as an
     additive float attn_mask, and autograd keeps no (B, h, N, L) attention matrix (which the math path does)."""
     from torch.nn import functional as F
+
     from nnunetv2_tmca.model.lgte import biased_attention
     torch.manual_seed(0)
     b, h, n, length, dh = 2, 2, 256, 64, 8
@@ -265,14 +235,35 @@ def test_plans_of_released_models_load_and_older_development_plans_fail_clearly(
     key) and the removed "projected" readout get an error that says to retrain."""
     released = {**CONFIG.to_dict(), "attention_readout": "mixture"}
     assert TMCAConfig.from_dict(released) == CONFIG
-    older = {k: v for k, v in CONFIG.to_dict().items() if k != "attention_grid_fraction"}
+    older = {k: v for k, v in CONFIG.to_dict().items() if k not in ("attention_grid_fraction", "format")}
     for plans in (older, {**CONFIG.to_dict(), "attention_readout": "projected"}):
         with pytest.raises(ValueError, match="retrain"):
             TMCAConfig.from_dict(plans)
 
 
+def test_migrate_plans_walks_the_version_table():
+    """Plans of 0.4.0 - 0.5.0 development models (no "format") keep what they were trained with: rows without a
+    report through the null text unless null_bypass was written, mirroring off unless text_mirroring was; removed
+    research switches at their neutral values are dropped, other values and newer formats are refused."""
+    from nnunetv2_tmca.model.plans_migration import PLANS_FORMAT, migrate_plans
+    current = CONFIG.to_dict()
+    assert current["format"] == PLANS_FORMAT and migrate_plans(current) == current
+    written_by_0_4 = {k: v for k, v in current.items() if k not in ("format", "null_bypass", "text_mirroring")}
+    written_by_0_4.update(detach_trunk=False, align_encoder_gradient=True, extra={})
+    migrated = TMCAConfig.from_dict(written_by_0_4)
+    assert migrated.format == PLANS_FORMAT and not migrated.null_bypass and migrated.text_mirroring == "off"
+    assert migrated.align_features == CONFIG.align_features and migrated.text_units == CONFIG.text_units
+    assert TMCAConfig.from_dict({**written_by_0_4, "null_bypass": True}).null_bypass
+    for research in ({"detach_trunk": True}, {"align_encoder_gradient": False}, {"align_features": "skip_global"}):
+        with pytest.raises(ValueError, match="retrain"):
+            TMCAConfig.from_dict({**written_by_0_4, **research})
+    with pytest.raises(ValueError, match="upgrade"):
+        TMCAConfig.from_dict({**current, "format": PLANS_FORMAT + 1})
+    assert TMCAConfig.from_dict({"lgte_stages": "all"}).null_bypass  # overrides in code: today's defaults
+
+
 def test_pooled_grid_network_under_autocast_is_finite_and_trains():
-    """Mixed precision (CPU autocast, bfloat16): the pooled grid's custom autograd mixes dtypes safely."""
+    """Mixed precision (CPU autocast, bfloat16): the pooled grid mixes dtypes safely."""
     torch.manual_seed(0)
     cfg = TMCAConfig(**{**CONFIG.to_dict(), "attention_grid_fraction": 0.25, "lgte_stages": "all",
                         "attention_stages": "all"})
@@ -302,13 +293,13 @@ def _head_inputs_and_embeddings(net, x, text):
 
 @pytest.mark.parametrize("cls", [PlainConvUNet, ResidualEncoderUNet])
 def test_alignment_heads_see_no_report(cls):
-    """The heads' pixel inputs and embeddings (the TSSD region side) are identical under two reports; with the
-    earlier align_features="decoder" they are not (FiLM and the coarser stages' LGTE put the report in)."""
+    """The heads' pixel inputs and embeddings (the TSSD region side) are identical under two reports; with
+    align_features="decoder" they are not (FiLM and the coarser stages' LGTE put the report in)."""
     torch.manual_seed(0)
     cfg = {**CONFIG.to_dict(), "lgte_stages": "all", "attention_stages": "all", "align_stages": "all"}
     x = torch.randn(1, 1, 16, 16)
     t1, t2 = random_text(1, seed=1), random_text(1, seed=2)
-    for features in ("skip", "skip_global", "decoder"):
+    for features in ("skip", "decoder"):
         net = build_tmca_network(make_unet(cls, 2), TMCAConfig(**{**cfg, "align_features": features})).eval()
         open_gates(net)
         a, b = _head_inputs_and_embeddings(net, x, t1), _head_inputs_and_embeddings(net, x, t2)
@@ -322,26 +313,10 @@ def test_alignment_heads_see_no_report(cls):
             assert not any(same[1:])  # every stage after the first LGTE carries the report
 
 
-@pytest.mark.parametrize("through", [True, False])
-def test_align_encoder_gradient_switch(through):
-    """align_encoder_gradient=False: a loss on the heads' outputs leaves the encoder without gradient (the heads
-    read the skip through a stop-gradient); True (the default): the encoder gets one."""
-    torch.manual_seed(0)
-    cfg = TMCAConfig(**{**CONFIG.to_dict(), "align_encoder_gradient": through})
-    net = build_tmca_network(make_unet(PlainConvUNet, 2), cfg)
-    open_gates(net)
-    _, aux = net(torch.randn(2, 1, 16, 16), text=random_text(2, seed=1), return_alignment=True)
-    loss = sum(o["pixel_emb"].square().mean() for o in aux["stages"].values())
-    loss.backward()
-    encoder_grad = sum(float(p.grad.abs().sum()) for p in net.encoder.parameters() if p.grad is not None)
-    head_grad = sum(float(p.grad.abs().sum()) for p in net.heads.parameters() if p.grad is not None)
-    assert head_grad > 0
-    assert (encoder_grad > 0) == through
-
 
 def test_plans_without_align_features_rebuild_decoder_heads_and_load_strictly():
     legacy = {k: v for k, v in CONFIG.to_dict().items() if k not in ("align_features", "use_position",
-                                                                     "fuse_all_channels")}
+                                                                     "fuse_all_channels", "format")}
     cfg = TMCAConfig.from_dict(legacy)
     assert cfg.align_features == "decoder" and cfg.use_position and not cfg.fuse_all_channels
     assert TMCAConfig.from_dict({**legacy, "align_features": "skip"}).align_features == "skip"
@@ -378,9 +353,9 @@ def test_output_fusion_channels(all_channels):
     delta = fused - base
     assert torch.allclose(delta[:, 1:], z.expand_as(delta[:, 1:]), atol=1e-5)
     assert torch.allclose(delta[:, :1], z if all_channels else torch.zeros_like(z), atol=1e-5)
-    with torch.no_grad():  # aux["prefusion"]: the decoder's own output, before beta * z is added
-        again, aux = net(x, text=text, return_alignment=True)
-    assert torch.equal(again, fused) and torch.allclose(aux["prefusion"], base, atol=1e-6)
+    with torch.no_grad():
+        again = net(x, text=text, return_alignment=True)[0]
+    assert torch.equal(again, fused)
 
 
 def test_output_fusion_is_trained_by_adamw():
@@ -407,38 +382,3 @@ def test_no_position_features():
     seg, aux = net(torch.randn(2, 1, 16, 16), text=random_text(2), return_alignment=True)
     assert aux["stages"] and all(torch.isfinite(o).all() for o in seg)
 
-
-@pytest.mark.parametrize("detach", [True, False])
-def test_side_text_path_keeps_the_planned_unet(detach):
-    """lgte_stages "none": the plain output is the planned U-Net's (no second pass), the heads' inputs are text-free
-    decoder features, and with detach_trunk a loss on the fused output or the alignment trains only text modules:
-    the U-Net's gradient comes from the plain loss alone. Without it the fused loss reaches the U-Net too."""
-    torch.manual_seed(0)
-    unet = make_unet(PlainConvUNet, 2)
-    cfg = TMCAConfig(**{**CONFIG.to_dict(), "lgte_stages": "none", "align_features": "decoder",
-                        "detach_trunk": detach, "null_bypass": True})
-    net = build_tmca_network(unet, cfg)
-    with torch.no_grad():
-        net.output_fusion.fill_(0.7)
-    x, t1, t2 = torch.randn(2, 1, 16, 16), random_text(2, seed=1), random_text(2, seed=2)
-    a, b = _head_inputs_and_embeddings(net.eval(), x[:1], random_text(1, seed=1)), \
-        _head_inputs_and_embeddings(net, x[:1], random_text(1, seed=2))
-    assert all(torch.equal(u, v) for s in a for u, v in zip(a[s], b[s]))
-    net.train()
-    out, aux = net(x, text=t1, return_alignment=True, return_plain=True)
-    with torch.no_grad():
-        ref = unet(x)
-    assert all(torch.allclose(p, r, atol=1e-6) for p, r in zip(aux["plain"], ref))
-    assert not torch.allclose(out[0], aux["plain"][0])  # the report changes the fused output
-    unet_params = [p for n, p in net.named_parameters() if n.startswith(("encoder.", "decoder."))]
-    loss = out[0].square().mean() + sum(o["pixel_emb"].square().mean() for o in aux["stages"].values())
-    loss.backward()
-    trunk_grad = sum(float(p.grad.abs().sum()) for p in unet_params if p.grad is not None)
-    assert (trunk_grad == 0) == detach
-    assert float(net.output_fusion.grad.abs()) > 0 and any(p.grad is not None for p in net.heads.parameters())
-    net.zero_grad()
-    out, aux = net(x, text=t1, return_alignment=True, return_plain=True)
-    aux["plain"][0].square().mean().backward()
-    assert sum(float(p.grad.abs().sum()) for p in unet_params if p.grad is not None) > 0
-    with pytest.raises(ValueError, match="lgte_stages"):
-        build_tmca_network(make_unet(PlainConvUNet, 2), TMCAConfig(**{**CONFIG.to_dict(), "detach_trunk": True}))

@@ -13,10 +13,19 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import clean_env, run
-from test_network import CONFIG, make_unet, open_gates, random_text
 from dynamic_network_architectures.architectures.unet import PlainConvUNet
 
+from helpers import (
+    CONFIG,
+    DATASET_ID,
+    DATASET_NAME,
+    clean_env,
+    copy_planned_dataset,
+    make_unet,
+    open_gates,
+    random_text,
+    run,
+)
 from nnunetv2_tmca.dataset_conversion.partial_reports import choose_cases_with_report, keep_reports_of
 from nnunetv2_tmca.losses import MultiLevelAlignmentLoss
 from nnunetv2_tmca.mirroring.axes import ReportAxes
@@ -28,7 +37,6 @@ from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 from nnunetv2_tmca.training.text_lookup import TextLookup
 
 SECRET = "SECRET-PATIENT-TEXT-15"
-PARTIAL_ID = 985
 
 
 UNSET = object()
@@ -162,26 +170,13 @@ def test_null_bypass_rows_compute_the_planned_unet_even_with_open_gates():
             assert torch.allclose(out[0][1], ref[0][1], atol=1e-5)  # the reportless row: plain U-Net
             assert not torch.allclose(out[0][0], ref[0][0], atol=1e-3)  # rows with a report: text-guided
         with torch.no_grad():  # the plain path (_plainPath's auxiliary output): the planned decoder, every row
-            plain = net(x, text=text, return_alignment=True, return_plain=True)[1]["plain"]
+            plain = net(x, text=text, return_alignment=True, plain=True)[1]["plain"]
             assert all(torch.allclose(p, r, atol=1e-5) for p, r in zip(plain, ref))
-            rows = torch.tensor([0, 2])  # _plainPathQuarter: the pass on some rows only
-            plain = net(x, text=text, return_alignment=True, return_plain=True, plain_rows=rows)[1]["plain"]
-            assert all(p.shape[0] == 2 and torch.allclose(p, r[rows], atol=1e-5) for p, r in zip(plain, ref))
     net.eval()
     unet.eval()
     with torch.no_grad(), pytest.warns(UserWarning, match="without a report"):
         assert torch.equal(net(x)[0], unet(x)[0])  # no report at all (stock nnUNetv2_predict): the planned U-Net
 
-
-def test_plain_path_rows_are_drawn_among_the_rows_with_a_report():
-    trainer = SimpleNamespace(plain_path_rows=0.25, device=torch.device("cpu"))
-    null = torch.tensor([True, False, False, True, False, False, True, False, True, False, False, False])
-    drawn = [nnUNetTrainerTMCA._plain_rows(trainer, null) for _ in range(40)]
-    assert all(len(r) == 3 and not null[r].any() and torch.equal(r, r.sort().values) for r in drawn)
-    assert len({tuple(r.tolist()) for r in drawn}) > 1  # drawn anew each step
-    few = nnUNetTrainerTMCA._plain_rows(trainer, torch.tensor([True, True, True, False, True, True]))
-    assert len(few) == 2 and 3 in few.tolist()  # too few report rows: all of them, then reportless ones
-    assert nnUNetTrainerTMCA._plain_rows(SimpleNamespace(plain_path_rows=1.0), null) is None  # every row
 
 
 # ------------------------------------------------------------------ dataset helper and stock CLI
@@ -199,18 +194,15 @@ def test_keep_reports_of_a_seeded_share_nested_over_fractions(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def half_reports_dataset(tmp_path_factory):
-    """The tiny synthetic dataset with the reports of half of its training cases removed, planned."""
-    from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
+def half_reports_dataset(tiny_dataset, tmp_path_factory):
+    """A copy of the session's tiny planned dataset with the reports of half of its training cases removed."""
     root = tmp_path_factory.mktemp("partial")
-    folder = make_synthetic_dataset(str(root / "raw"), PARTIAL_ID, num_train=16, num_test=4, size=32, seed=3)
+    folder = copy_planned_dataset(tiny_dataset[0], root)
     reports = json.load(open(os.path.join(folder, "reports.json")))
     training = sorted(f[:-len("_0000.png")] for f in os.listdir(os.path.join(folder, "imagesTr")))
     dropped = keep_reports_of(folder, training[::2], training_cases=training)
     assert len(dropped) == 8 and not set(dropped) & set(json.load(open(os.path.join(folder, "reports.json"))))
     assert len(reports) == 20
-    run(["nnUNetv2_plan_and_preprocess", "-d", str(PARTIAL_ID), "-c", "2d", "-np", "1", "-npfp", "1"],
-        clean_env(root))
     return root, folder, dropped
 
 
@@ -222,7 +214,7 @@ def set_optional(folder, value):
 
 
 def train(root, fold):
-    return subprocess.run(["nnUNetv2_train", str(PARTIAL_ID), "2d", str(fold), "-tr", "nnUNetTrainerTMCA_debug",
+    return subprocess.run(["nnUNetv2_train", str(DATASET_ID), "2d", str(fold), "-tr", "nnUNetTrainerTMCA_debug",
                            "-device", "cpu"], env=clean_env(root, nnUNet_n_proc_DA="0"), capture_output=True,
                           text=True, timeout=600)
 
@@ -246,14 +238,15 @@ def test_half_the_reports_trains_validates_and_predicts_with_the_switch_on(half_
     set_optional(folder, True)
     p = train(root, 0)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    model = root / "res" / f"Dataset{PARTIAL_ID}_TMCASynthetic" / "nnUNetTrainerTMCA_debug__nnUNetPlans__2d"
-    log = "".join(open(model / "fold_0" / f).read() for f in os.listdir(model / "fold_0") if f.startswith("training_log"))
+    model = root / "res" / DATASET_NAME / "nnUNetTrainerTMCA_debug__nnUNetPlans__2d"
+    log = "".join(open(model / "fold_0" / f).read() for f in os.listdir(model / "fold_0")
+                  if f.startswith("training_log"))
     assert "TMCA reports: 8 of 16 training cases have a report; 8 train with the learned null text" in log
     assert os.path.isfile(model / "fold_0" / "validation" / "summary.json")  # reportless validation cases too
     reports = json.load(open(os.path.join(folder, "reports.json")))
     assert not any(text in log + p.stdout for text in reports.values())  # counts and ids, never text
     out = tmp_path / "pred"
-    run(["nnUNetv2_predict_tmca", "-i", os.path.join(folder, "imagesTs"), "-o", str(out), "-d", str(PARTIAL_ID),
+    run(["nnUNetv2_predict_tmca", "-i", os.path.join(folder, "imagesTs"), "-o", str(out), "-d", str(DATASET_ID),
          "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu", "-npp", "0", "-nps", "0",
          "--reports", os.path.join(folder, "reports.json")], clean_env(root))
     assert len([f for f in os.listdir(out) if f.endswith(".png")]) == 4

@@ -11,7 +11,7 @@ from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
 from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTansform
 from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
-from conftest import DATASET_ID, DATASET_NAME, clean_env, run
+from helpers import DATASET_ID, DATASET_NAME, clean_env, run
 from nnunetv2_tmca.mirroring.axes import ReportAxes, nonempty_subsets
 from nnunetv2_tmca.mirroring.keys import mirrored_key, with_mirrored_reports
 from nnunetv2_tmca.mirroring.recording import MirrorFlagDataLoader, mirror_flag_data_loaders
@@ -134,10 +134,10 @@ class RecordingNetwork(torch.nn.Module):
 
 @pytest.mark.parametrize("mode", ["consistent", "naive"])
 def test_test_time_mirroring_pairs_each_flip_with_the_flipped_report(mode):
+    from helpers import make_unet
     from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
     from nnunetv2_tmca.model.config import TMCAConfig
     from nnunetv2_tmca.model.network import build_tmca_network
-    from test_network import make_unet
 
     size = 12
     tmca = build_tmca_network(make_unet(__import__("dynamic_network_architectures.architectures.unet",
@@ -169,12 +169,13 @@ def test_test_time_mirroring_pairs_each_flip_with_the_flipped_report(mode):
 def test_validation_predictor_pairs_flips_with_the_current_cases_flipped_reports():
     """nnU-Net's perform_actual_validation builds its own predictor: inside the context it pairs flips too."""
     import nnunetv2.training.nnUNetTrainer.nnUNetTrainer as trainer_module
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    from helpers import make_unet
     from nnunetv2_tmca.mirroring.test_time import paired_mirroring_in_validation
     from nnunetv2_tmca.model.config import TMCAConfig
     from nnunetv2_tmca.model.network import build_tmca_network
-    from test_network import make_unet
-    from dynamic_network_architectures.architectures.unet import PlainConvUNet
 
     size = 12
     tmca = build_tmca_network(make_unet(PlainConvUNet, 2, 3), TMCAConfig(text_dim=8, model_dim=8, attention_dim=8,
@@ -204,9 +205,9 @@ def test_validation_predictor_pairs_flips_with_the_current_cases_flipped_reports
 def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_dataset, tmp_path):
     root, folder = tiny_dataset
     env = clean_env(root, nnUNet_n_proc_DA="0")
-    run(["nnUNetv2_train", str(DATASET_ID), "2d", "0", "-tr", "nnUNetTrainerTMCA_textMirror_debug", "-device", "cpu"],
+    run(["nnUNetv2_train", str(DATASET_ID), "2d", "0", "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu"],
         env)
-    model = root / "res" / DATASET_NAME / "nnUNetTrainerTMCA_textMirror_debug__nnUNetPlans__2d"
+    model = root / "res" / DATASET_NAME / "nnUNetTrainerTMCA_debug__nnUNetPlans__2d"
     log = open(next((model / "fold_0").glob("training_log_*.txt"))).read()
     assert "text-consistent mirroring" in log and "mirror axes (0, 1)" in log
     reports = json.load(open(os.path.join(folder, "reports.json")))
@@ -229,7 +230,7 @@ def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_d
     assert plans["configurations"]["2d"]["tmca"]["text_mirroring"] == "consistent"
     out = tmp_path / "pred"
     run(["nnUNetv2_predict_tmca", "-i", os.path.join(folder, "imagesTs"), "-o", str(out), "-d", str(DATASET_ID),
-         "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_textMirror_debug", "-device", "cpu", "-npp", "0", "-nps",
+         "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu", "-npp", "0", "-nps",
          "0"], clean_env(root))
     assert len([f for f in os.listdir(out) if f.endswith(".png")]) == len(os.listdir(os.path.join(folder, "imagesTs")))
     # nnU-Net's validation during training pairs each flip with the flipped report too: same outputs
@@ -239,7 +240,7 @@ def test_text_mirror_trainer_trains_validates_and_predicts_from_stock_cli(tiny_d
     for c in val:
         os.symlink(os.path.join(folder, "imagesTr", c + "_0000.png"), inp / (c + "_0000.png"))
     run(["nnUNetv2_predict_tmca", "-i", str(inp), "-o", str(out_val), "-d", str(DATASET_ID), "-c", "2d", "-f", "0",
-         "-tr", "nnUNetTrainerTMCA_textMirror_debug", "-device", "cpu", "-npp", "0", "-nps", "0",
+         "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu", "-npp", "0", "-nps", "0",
          "--reports", os.path.join(folder, "reports.json"), "--save_probabilities"], clean_env(root))
     from PIL import Image
     for c in val:
@@ -272,6 +273,7 @@ def test_augmentation_policy_mirror_axes(mode, dataset_json, expected):
 def test_each_item_is_predicted_with_its_own_report_whatever_the_order(monkeypatch):
     """The case id travels with the data item: items arriving in any order get their own case's report."""
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
     from nnunetv2_tmca.inference.predictor import _tagged, _untag, case_id_of, nnUNetPredictorTMCA
 
     assert case_id_of(["/in/case_7_0000.nii.gz", "/in/case_7_0001.nii.gz"], ".nii.gz") == "case_7"

@@ -44,8 +44,6 @@ class TMCANetwork(nn.Module):
         conv_op = self.encoder.conv_op
         channels = [self.encoder.output_channels[-(s + 2)] for s in range(n)]
         self.lgte_stages = resolve_stages(config.lgte_stages, n)
-        if config.detach_trunk and self.lgte_stages:
-            raise ValueError("detach_trunk needs lgte_stages 'none': LGTE changes the U-Net's own features")
         self.align_stages = resolve_stages(config.align_stages, n)
         d = config.model_dim
         self.text_adapter = TextAdapter(config.text_dim, d, config.adapter_layers, config.adapter_heads,
@@ -58,11 +56,9 @@ class TMCANetwork(nn.Module):
                                                      config.use_target_map, conv_op, config.use_position)
                                    for s in self.lgte_stages})
         head_stages = sorted(set(self.align_stages) | {s for s in self.lgte_stages if config.use_target_map})
-        context = self.encoder.output_channels[-1] if config.align_features == "skip_global" else None
         self.heads = nn.ModuleDict({str(s): AlignmentHead(channels[s], d, config.align_dim, conv_op,
                                                           self.lgte[str(s)].attention.attention_dim
-                                                          if s in attention_stages else None, config.use_position,
-                                                          context)
+                                                          if s in attention_stages else None, config.use_position)
                                     for s in head_stages})
         # target-informed output fusion: final logits += beta * z of the finest head (beta starts at 0)
         self.output_fusion = nn.Parameter(torch.zeros(())) if config.fuse_target_logits and head_stages else None
@@ -114,10 +110,10 @@ class TMCANetwork(nn.Module):
         return True if text is None or isinstance(text, str) else text.get("null")
 
     def forward(self, x: torch.Tensor, text: dict | None = None, return_alignment: bool = False,
-                return_plain: bool = False, plain_rows: torch.Tensor | None = None):
-        """``return_plain`` (with ``return_alignment``): also the planned decoder's output on the same encoder
-        features, ``aux["plain"]`` (the image-only path, trained by an auxiliary loss in ``_plainPath``); on the
-        rows ``plain_rows`` (indices) only when given, every row otherwise."""
+                plain: bool = False):
+        """Segmentation logits (a list under deep supervision); with ``return_alignment`` also ``aux``: the aligned
+        stages' head outputs, every head's target-map logits and, with ``plain``, the planned decoder's output on
+        the same encoder features (``aux["plain"]``: the image-only path, trained by ``plain_path_weight``)."""
         if text is None and self._bound_text is None and not self.training:
             self._warn_no_text_once()  # under torch.compile a graph break, before the whole graph (one graph)
         tokens, mask, pooled, _ = self._text_for_batch(text, x.shape[0])
@@ -131,25 +127,19 @@ class TMCANetwork(nn.Module):
         dec = self.decoder
         lres = skips[-1]
         seg_outputs, aligned, maps = [], {}, {}
-        last = len(dec.stages) - 1
         for s in range(len(dec.stages)):
             feat = dec.transpconvs[s](lres)
             feat = dec.stages[s](torch.cat((feat, skips[-(s + 2)]), 1))
             key = str(s)
             head = self.heads[key] if key in self.heads else None
-            # text-free pixel input: the encoder skip (and bottleneck); None = the decoder features
-            head_input = skips[-(s + 2)] if self.config.align_features in ("skip", "skip_global") else None
-            context = skips[-1] if self.config.align_features == "skip_global" else None
-            if self.config.detach_trunk and head is not None and head_input is None:
-                head_input = feat  # the planned decoder's features (no LGTE), read through the stop-gradient below
-            if head_input is not None and (self.config.detach_trunk or not self.config.align_encoder_gradient):
-                head_input, context = head_input.detach(), (context.detach() if context is not None else None)
+            # the heads' pixel input: the text-free encoder skip, or (None) the features after the stage's LGTE
+            head_input = skips[-(s + 2)] if self.config.align_features == "skip" else None
             if key in self.lgte:
                 pool = query_pooling(feat.shape[2:], x.shape[2:], self.config.attention_grid_fraction)
-                enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input, context)
+                enhanced, out = self.lgte[key](feat, tokens, mask, pooled, head, pool, head_input)
                 feat = enhanced if bypass is None else torch.where(bypass, feat, enhanced)
             else:
-                out = head(feat if head_input is None else head_input, pooled, context=context) \
+                out = head(feat if head_input is None else head_input, pooled) \
                     if head is not None and (return_alignment or self.output_fusion is not None) else None
             if out is not None:
                 maps[s] = out["logits"]
@@ -157,32 +147,28 @@ class TMCANetwork(nn.Module):
                     aligned[s] = out
             if dec.deep_supervision:
                 seg_outputs.append(dec.seg_layers[s](feat))
-            elif s == last:
+            elif s == len(dec.stages) - 1:
                 seg_outputs.append(dec.seg_layers[-1](feat))
             lres = feat
         seg_outputs = seg_outputs[::-1]
-        prefusion = seg_outputs if dec.deep_supervision else seg_outputs[0]
+        unfused = seg_outputs if dec.deep_supervision else seg_outputs[0]
         if self.output_fusion is not None and maps:
             z = maps[max(maps)] if bypass is None else maps[max(maps)] * (~bypass).to(maps[max(maps)].dtype)
             seg_outputs = [self._fuse(o, z) for o in seg_outputs]
         seg = seg_outputs if dec.deep_supervision else seg_outputs[0]
-        if return_alignment:
-            aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages), "prefusion": prefusion}
-            if return_plain:  # without LGTE the decoder above is the planned one: no second pass
-                aux["plain"] = select_rows(prefusion, plain_rows) if not self.lgte \
-                    else self.decoder(select_rows(skips, plain_rows))
-            return seg, aux
-        return seg
+        if not return_alignment:
+            return seg
+        aux = {"stages": aligned, "target_logits": maps, "num_stages": len(dec.stages)}
+        if plain:  # without LGTE the decoder above is the planned one: no second pass
+            aux["plain"] = unfused if not self.lgte else self.decoder(skips)
+        return seg, aux
 
     def _fuse(self, logits: torch.Tensor, target_logit: torch.Tensor) -> torch.Tensor:
-        """Add beta * z (resized) to the foreground channels: the report can veto look-alikes at full resolution.
-        Region-based label sets (``fuse_all_channels``): every channel is a sigmoid region, all are foreground.
-        Measured (3 runs, demo-sized set; documentation/benchmarks.md, "Nested ablations"): without it -21.2
-        per-image Dice, the image-only level."""
+        """logits_fg + beta * z (z resized): the report can veto look-alikes at full resolution. Region-based label
+        sets (``fuse_all_channels``): every channel is a sigmoid region, all are foreground. Why it is on:
+        documentation/benchmarks.md, "Nested ablations"."""
         z = nn.functional.interpolate(target_logit, size=logits.shape[2:], mode="bilinear" if logits.ndim == 4
                                       else "trilinear", align_corners=False)
-        if self.config.detach_trunk:
-            logits = logits.detach()
         if self.config.fuse_all_channels:
             return logits + self.output_fusion * z
         fg = logits[:, 1:] + self.output_fusion * z
@@ -198,13 +184,6 @@ class TMCANetwork(nn.Module):
             yield from m.parameters()
         if self.output_fusion is not None:
             yield self.output_fusion
-
-
-def select_rows(x, rows: torch.Tensor | None):
-    """The rows ``rows`` of a tensor or of each tensor of a list (deep supervision, encoder skips); None: x."""
-    if rows is None:
-        return x
-    return [t[rows] for t in x] if isinstance(x, (list, tuple)) else x[rows]
 
 
 def build_tmca_network(unet: nn.Module, config: TMCAConfig | dict | None) -> TMCANetwork:

@@ -1,7 +1,8 @@
 """Trainers of nnunetv2_tmca. nnU-Net finds them through ``ext_trainers/tmca_trainers.py``.
 
 The list is derived: every nnU-Net trainer class defined in the variant modules, and each of them
-(and nnUNetTrainer) at every named budget (``variants/schedules/budgets.py``).
+(and nnUNetTrainer) at every named budget (``variants/schedules/budgets.py``);
+``nnUNetv2_tmca_list_trainers`` (``catalog.py``) lists them.
 """
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer as _nnUNetTrainer
 
@@ -18,8 +19,8 @@ def _trainers_defined_in(module) -> list:
             and obj.__module__ == module.__name__]
 
 
-_VARIANTS = [c for m in (_tmca_module, _ablations, _mirroring, _null_text, _report_text) for c in _trainers_defined_in(m)]
-TRAINERS = {c.__name__: c for c in _VARIANTS}
-TRAINERS.update(named_budget_trainers(_VARIANTS))
+VARIANTS = [c for m in (_tmca_module, _ablations, _mirroring, _null_text, _report_text) for c in _trainers_defined_in(m)]
+TRAINERS = {c.__name__: c for c in VARIANTS}
+TRAINERS.update(named_budget_trainers(VARIANTS))
 globals().update(TRAINERS)
 __all__ = sorted(TRAINERS)

@@ -2,9 +2,9 @@
 
 lr_group(t) = lr_scale_group * initial_lr * (1 - t / T)^0.9; the planned U-Net keeps lr_scale 1.
 AdamW groups: the new modules at lr_scale 0.1 and, with their own group, scalar gains such as the output
-fusion's beta at lr_scale 1: Adam moves a parameter by about lr per step whatever its gradient, so at 1e-3 a
-gain that must reach O(1) to act (beta * z, z of order 5) stays below 0.2 over a 210-iteration budget
-(the demo: held-out Dice 46.5 with beta at 1e-3, as image-only nnU-Net's 48.6).
+fusion's beta at lr_scale 1: Adam moves a parameter by about lr per step whatever its gradient, so at a small lr
+a gain that must reach O(1) to act (beta * z, z of order 5) stays near 0 over a short budget (why:
+documentation/benchmarks.md, "Synthetic report-guided segmentation").
 """
 from __future__ import annotations
 
@@ -95,3 +95,34 @@ def sgd_with_adamw_text(network, text_parameters, initial_lr: float, weight_deca
     optimizer = SGDWithAdamWText(unet, text, initial_lr, weight_decay, text_lr_scale, gain_params=gains,
                                  gain_lr_scale=gain_lr_scale)
     return optimizer, ScaledPolyLRScheduler(optimizer, initial_lr, num_epochs)
+
+
+def backward_and_step(loss, network, optimizer, grad_scaler, max_norm: float = 12.0) -> None:
+    """nnU-Net's update: backward (through the grad scaler under AMP), gradient clipping at ``max_norm``, step."""
+    if grad_scaler is not None:
+        grad_scaler.scale(loss).backward()
+        grad_scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(network.parameters(), max_norm)
+        grad_scaler.step(optimizer)
+        grad_scaler.update()
+    else:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), max_norm)
+        optimizer.step()
+
+
+def tmca_optimizer(network, tmca_network, choice: str, initial_lr: float, weight_decay: float, num_epochs: int,
+                   text_lr_scale: float, fusion_lr_scale: float):
+    """(optimizer, scheduler) for ``choice`` "adamw" (SGD for the U-Net, AdamW for the new modules, the output
+    fusion's gain in a group of its own) or "sgd" (nnU-Net's SGD everywhere, the new modules at
+    ``text_lr_scale``); None where nnU-Net's own optimizer is exactly that ("sgd" at scale 1)."""
+    if choice not in ("adamw", "sgd"):
+        raise ValueError(f"text_optimizer must be 'adamw' or 'sgd', not {choice!r}")
+    if choice == "sgd" and text_lr_scale == 1.0:
+        return None
+    text = list(tmca_network.text_parameters())
+    if choice == "sgd":
+        return sgd_with_text_groups(network, text, initial_lr, weight_decay, text_lr_scale, num_epochs)
+    fusion = tmca_network.output_fusion
+    return sgd_with_adamw_text(network, text, initial_lr, weight_decay, text_lr_scale, num_epochs,
+                               [fusion] if fusion is not None else [], fusion_lr_scale)

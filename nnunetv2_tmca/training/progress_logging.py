@@ -3,9 +3,24 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 from nnunetv2.training.logging.nnunet_logger import LocalLogger
 
 ALIGN_KEYS = ("align_losses", "align_region_losses", "align_pixel_losses")
+# logger key -> key of the train step's output
+STEP_OUTPUTS = dict(zip(ALIGN_KEYS, ("align_loss", "align_region", "align_pixel")))
+
+
+def log_alignment_losses(logger, train_outputs: list, epoch: int, is_ddp: bool) -> None:
+    """The epoch's mean of each alignment term over every step (of every process under DDP)."""
+    for key, out_key in STEP_OUTPUTS.items():
+        values = [o[out_key] for o in train_outputs]
+        if is_ddp:
+            import torch.distributed as dist
+            gathered = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, values)
+            values = [v for g in gathered for v in g]
+        logger.log(key, float(np.mean(values)), epoch)
 
 
 class TMCALocalLogger(LocalLogger):

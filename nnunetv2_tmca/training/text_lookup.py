@@ -15,8 +15,25 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nnunetv2_tmca.mirroring.keys import mirrored_key
 from nnunetv2_tmca.reports import normalize_report, text_hash
 from nnunetv2_tmca.text.cache import TextEncodingTable
+
+
+def text_key(case_id: str, groups, reportless=()) -> str:
+    """Lookup key of a case's report after a flip trading ``groups``; a case without a report has no mirrored
+    keys and is looked up (as the null text) by its id."""
+    return case_id if case_id in reportless else mirrored_key(case_id, groups)
+
+
+def batch_text_keys(keys, mirrored, report_axes, reportless=()) -> list:
+    """Lookup key of each sample's report: its case id, or its mirrored report's key after a flip (``mirrored``:
+    the data loader's per-sample flip record, None without text-consistent mirroring)."""
+    keys = list(keys)
+    if not report_axes.trades_words or mirrored is None:
+        return keys
+    return [text_key(k, report_axes.groups_for_flip(torch.nonzero(m).flatten().tolist()), reportless)
+            for k, m in zip(keys, mirrored)]
 
 
 def report_token_index(table: TextEncodingTable, units_of_report: list) -> tuple[np.ndarray, np.ndarray]:

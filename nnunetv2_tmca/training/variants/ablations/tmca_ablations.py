@@ -5,14 +5,12 @@ else (tests/test_ablations.py compares every resolved setting with the default's
 _regionAsGlobal (TSSD region term -> one whole-image pooled pair, same stages), _oneAlignStage (the
 alignment losses at one of the default's own stages), _noPixelTerm, _noCrossAttention, _noFiLM,
 _noTargetGate, _noFusion, _noPosition, _decoderAlignFeatures (region embeddings from the report-modulated
-decoder features, the default before 0.4.0, instead of the encoder's skip features); and one that switches ON
-a change of #16 that the seeded ablations did not adopt: _targetPositives (positives for targets at the same
-place).
+decoder features instead of the encoder's skip features); and one that switches ON a setting the seeded
+ablations did not adopt: _targetPositives (positives for targets at the same place). Results:
+documentation/benchmarks.md, "Nested ablations".
 
 Coarser switches: none (image only) = nnUNetTrainer; _noAlign (no alignment loss: LGTE only);
-_noLGTE (losses, no text injected into the decoder). _globalAlign and _singleLevel are kept for the
-earlier tables of documentation/benchmarks.md; they change several settings at once (_globalAlign:
-pooling, targets, pixel term and stage; _singleLevel: a stage the default never aligns).
+_noLGTE (losses, no text injected into the decoder); _sgd (one optimizer); _fullGrid (no pooled attention grid).
 """
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 
@@ -20,19 +18,6 @@ from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 class nnUNetTrainerTMCA_noAlign(nnUNetTrainerTMCA):
     """LGTE only: no alignment loss (the target-map gate then learns from the segmentation loss alone)."""
     align_weight = 0.0
-
-
-class nnUNetTrainerTMCA_globalAlign(nnUNetTrainerTMCA):
-    """Earlier tables (confounded): one whole-image embedding per case at the deepest decoder stage, hard
-    one-to-one targets, no pixel term. The nested form is _regionAsGlobal."""
-    align_mode = "global"
-    tmca_network = {"align_stages": "lowest"}
-
-
-class nnUNetTrainerTMCA_singleLevel(nnUNetTrainerTMCA):
-    """Earlier tables (confounded): TSSD region + pixel terms at the highest-resolution decoder stage only, a
-    stage the default does not align. The nested form is _oneAlignStage."""
-    tmca_network = {"align_stages": "highest"}
 
 
 class nnUNetTrainerTMCA_noLGTE(nnUNetTrainerTMCA):
@@ -89,20 +74,9 @@ class nnUNetTrainerTMCA_noPosition(nnUNetTrainerTMCA):
 
 
 class nnUNetTrainerTMCA_decoderAlignFeatures(nnUNetTrainerTMCA):
-    """The heads' pixel embeddings from the report-modulated decoder features after the stage's LGTE (the default
-    before 0.4.0), not from the encoder's skip features."""
+    """The heads' pixel embeddings from the report-modulated decoder features after the stage's LGTE, not from the
+    encoder's skip features (the form of models whose plans say so)."""
     align_features = "decoder"
-
-
-class nnUNetTrainerTMCA_skipAlignFeatures(nnUNetTrainerTMCA):
-    """Identical to the default since 0.4.0 (skip features); kept under this name for the earlier tables."""
-    align_features = "skip"
-
-
-class nnUNetTrainerTMCA_skipGlobalAlignFeatures(nnUNetTrainerTMCA):
-    """The heads' pixel embeddings from the skip features plus the encoder's bottleneck (whole-patch context; both
-    text-free): P_s = phi_s(S_s) + up(W_c C) + W_p pos."""
-    align_features = "skip_global"
 
 
 class nnUNetTrainerTMCA_targetPositives(nnUNetTrainerTMCA):
