@@ -95,8 +95,7 @@ def main():
     for run in args.run:
         import torch
 
-        from nnunetv2_tmca.experiments.agreement_eval import (auroc_table, flagged_dice, score_cases,
-                                                              synthetic_ceilings)
+        from nnunetv2_tmca.experiments.agreement_eval import auroc_table, flagged_dice, score_cases, synthetic_ceilings
         from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
 
         where = locate(run)
@@ -128,7 +127,8 @@ def main():
                   " | ".join(ms(s) for s in SIGNALS) + " |")
         f = [fl for _, fl in tables]
         m = lambda key: np.mean([x[key] for x in f]) * 100  # noqa: E731
-        print(f"\nTrue reports, mean over runs: flagged Dice {m('flagged_dice'):.1f} (n {np.mean([x['flagged_n'] for x in f]):.1f}) "
+        flagged_n = np.mean([x["flagged_n"] for x in f])
+        print(f"\nTrue reports, mean over runs: flagged Dice {m('flagged_dice'):.1f} (n {flagged_n:.1f}) "
               f"vs not flagged {m('clean_dice'):.1f}; lowest-scoring quarter {m('lowest_quarter_dice'):.1f} vs rest "
               f"{m('rest_dice'):.1f}")
     if args.json:

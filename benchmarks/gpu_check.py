@@ -14,11 +14,12 @@ memory of nnUNetTrainerTMCA over nnUNetTrainer, prediction time; one table.
    GradScaler; on the CPU, where nnU-Net does neither, compiled with backend ``aot_eager`` and given a CPU
    GradScaler, so that the same branches run. The first step (the compilation) is timed apart and
    dynamo's graph breaks are counted; then one step of each in turn on the same batches
-   (``training_overhead.alternating_steps``), and each step's peak memory (CUDA: torch's peak allocation
+   (``experiments.step_timing.alternating_steps``), and each step's peak memory (CUDA: torch's peak allocation
    above what the step starts with; CPU: saved tensors + parameters, gradients, optimizer state).
 4. Prediction: nnU-Net's sliding window with its test-time mirroring on a full-size image, eager (as
    ``nnUNetv2_predict`` without ``nnUNet_compile``), TMCA with a report bound.
-On CUDA a second table times the hand-made kernels against PyTorch's (``lgte_kernels.kernel_rows``).
+On CUDA a second table: ``lgte_kernels.kernel_rows`` on the device (training and no-grad columns; the network
+runs the plain op on CUDA, so a speed-up there would be the case for a CUDA kernel).
 Everything is written below ``--out`` (a temporary folder by default); nnU-Net's folder variables are
 set to it, whatever the shell says.
 """
@@ -36,11 +37,12 @@ import time
 import numpy as np
 import torch
 
+from nnunetv2_tmca.experiments.step_timing import alternating_steps, draw_batches, make_trainer, sync
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from lgte_kernels import kernel_rows, print_rows  # noqa: E402
-from training_overhead import alternating_steps, draw_batches, make_trainer, sync  # noqa: E402
 
 TRAINERS = ("nnUNetTrainer", "nnUNetTrainerTMCA")
 # name: dataset id, dimensions, image edge, configuration, (quick edge, quick batch)
@@ -71,9 +73,13 @@ def run_tests(device: str) -> str:
 def plan_synthetic(dataset_id: int, dim: int, size: int, configuration: str, processes: int, logfile):
     """Make, fingerprint, plan (batch cap lifted) and preprocess one synthetic set."""
     from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (extract_fingerprints, plan_experiment_dataset,
-                                                                      preprocess)
-    from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprints,
+        plan_experiment_dataset,
+        preprocess,
+    )
+
+    from nnunetv2_tmca.synthetic.dataset import make_synthetic_dataset
 
     class FullDatasetPlanner(ExperimentPlanner):
         def __init__(self, *args, **kwargs):
@@ -226,7 +232,7 @@ def main():
         print("| " + " | ".join(r) + " |")
     if args.device.startswith("cuda"):
         log("kernel timings")
-        print(f"\nHand-made kernels (ours) against PyTorch's on {device_name}, forward + backward, batch 12\n")
+        print(f"\nlgte_kernels.py on {device_name}, median of 10\n")
         print_rows(kernel_rows(args.device, 10))
     log(f"done; files in {out}")
 

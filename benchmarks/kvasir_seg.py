@@ -8,24 +8,19 @@ and position). The prompts were derived from the masks: they are optimistic "ora
     python benchmarks/kvasir_seg.py --source ../shared/datasets/Kvasir-SEG --out /tmp/real      # 64x64, CPU
     python benchmarks/kvasir_seg.py --source ... --out /data/kvasir_full -d 522 --size 0 --budget full -device cuda
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qata_cov19 import parser, report_curve, trainers_of  # noqa: E402
-
-from nnunetv2_tmca.experiments.real_data import run_real_benchmark  # noqa: E402
+from nnunetv2_tmca.experiments.real_data import run_real_benchmark
+from nnunetv2_tmca.experiments.real_data_options import benchmark_parser, few_reports_curve, trainers_of
 
 
 def main():
-    p = parser(__doc__, 512, 0, 64)
+    p = benchmark_parser(__doc__, 512, 0, 64)
     p.add_argument("--prompt", default="p6", help="MedVLSM prompt key used as the report (p0..p9)")
     args = p.parse_args()
     trainers, baseline, folder = trainers_of(args)
     run_real_benchmark("kvasir", args.source, args.dataset_id, args.out, trainers, baseline, args.size or None,
                        args.max_cases or None, args.num_val, args.device, prompt=args.prompt,
                        ext_trainer_folder=folder)
-    report_curve(args, trainers, baseline)
+    few_reports_curve(args, trainers, baseline)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
-"""The hand-made kernels behind the LGTE block's cost, each next to its plain PyTorch equivalent.
+"""The small operations behind the LGTE block's cost, each next to its alternative, in training and in inference.
 
-Forward + backward times (ms, median of repeats) at the decoder shapes of nnU-Net's 2D plans, batch 12:
-the block-pooling / block-upsampling of ``model/attention_grid.py`` vs ``avg_pool2d`` / a broadcast add,
-the 1x1 convolutions of ``model/pointwise.py`` vs ``F.conv2d``, the whole attention block on its pooled
-grid vs at full resolution, and the fused AdamW step vs the per-tensor loop. Outputs agree (checked).
-"ours" forces the hand-made kernels (``model/kernels.py`` uses them only on the CPU): a speed-up below 1
-on a device says the native op is the right choice there.
+Times (ms, median of repeats): forward + backward ("train") and forward under ``torch.no_grad`` ("no grad"), at the
+shapes of nnU-Net's 2D plans (224x224 and 512x512 patches: training batch 12, prediction one tile at a time) and a
+3D tile. Rows:
+- the 2^k block mean of the attention grid (``model/attention_grid.py``): ``F.avg_pool2d/3d`` against the
+  strided-slice sum, which ``use_slice_block_mean`` picks for 2D CPU inference only;
+- 1 / ||P|| over the channels of the alignment heads' pixel embeddings: ``vector_norm`` against a sum of squares;
+- the attention block on its pooled grid against full resolution, and the fused AdamW step against the
+  per-tensor loop (training only).
+Outputs agree (checked). A speed-up below 1 says the plain op is the better choice there.
 
     python benchmarks/lgte_kernels.py
     python benchmarks/lgte_kernels.py --device cuda
@@ -17,12 +20,16 @@ import time
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from nnunetv2_tmca.model.attention_grid import add_block_upsampled, avg_pool_grid
-from nnunetv2_tmca.model.kernels import kernel_choice
+from nnunetv2_tmca.model.attention_grid import block_mean_by_pooling, block_mean_by_slices
 from nnunetv2_tmca.model.lgte import CrossModalAttention
-from nnunetv2_tmca.model.pointwise import pointwise_conv
+
+BLOCK_MEAN_SHAPES = {  # name: (B, C, *S) of the map the attention grid pools by 2 per axis
+    "2D 224 plan, training batch": (12, 64, 112, 112),
+    "2D 224 plan, one tile": (1, 64, 112, 112),
+    "2D 512 plan, one tile": (1, 64, 256, 256),
+    "3D tile": (1, 32, 32, 64, 64),
+}
 
 
 def sync(device: str):
@@ -30,59 +37,61 @@ def sync(device: str):
         torch.cuda.synchronize()
 
 
-def fwd_bwd_ms(fn, inputs, repeats: int, device: str = "cpu") -> float:
+def median_ms(fn, inputs, repeats: int, device: str, train: bool) -> float:
     times = []
     for i in range(repeats + 2):
         for t in inputs:
             t.grad = None
         sync(device)
         start = time.perf_counter()
-        out = fn()
-        out.backward(torch.ones_like(out))
+        if train:
+            out = fn()
+            out.backward(torch.ones_like(out))
+        else:
+            with torch.no_grad():
+                fn()
         sync(device)
         if i >= 2:
             times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
 
 
-def custom(fn):
-    """fn computed with the hand-made kernels, whatever the device."""
-    def run():
-        with kernel_choice("custom"):
-            return fn()
-    return run
+def timed_row(name, plain_name, plain, ours, inputs, repeats, device):
+    """(operation, plain op, train plain, train ours, no-grad plain, no-grad ours) in ms."""
+    with torch.no_grad():
+        assert torch.allclose(plain(), ours(), atol=1e-5, rtol=1e-4), name
+    return (name, plain_name, *(median_ms(fn, inputs, repeats, device, train)
+                                for train in (True, False) for fn in (plain, ours)))
 
 
 def kernel_rows(device: str = "cpu", repeats: int = 20) -> list:
-    """(operation, plain op, plain ms, ours ms) for each kernel, fwd + bwd at batch 12 on ``device``."""
     torch.manual_seed(0)
-    r, dev = repeats, torch.device(device)
+    dev = torch.device(device)
     rows = []
+    for name, shape in BLOCK_MEAN_SHAPES.items():
+        x = torch.randn(*shape, device=dev, requires_grad=True)
+        pool = (2,) * (len(shape) - 2)
+        rows.append(timed_row(f"block mean by 2, {name} {tuple(shape)}", "F.avg_pool", lambda x=x, p=pool:
+                              block_mean_by_pooling(x, p), lambda x=x, p=pool: block_mean_by_slices(x, p),
+                              [x], repeats, device))
+    for batch in (12, 1):
+        p = torch.randn(batch, 32, 112 * 112, device=dev, requires_grad=True)
+        rows.append(timed_row(f"1 / ||P|| over 32 channels, ({batch}, 32, 112x112)", "vector_norm",
+                              lambda p=p: torch.linalg.vector_norm(p, dim=1, keepdim=True).clamp_min(1e-6).reciprocal(),
+                              lambda p=p: (p * p).sum(1, keepdim=True).clamp_min(1e-12).rsqrt(), [p], repeats, device))
     x = torch.randn(12, 64, 32, 32, device=dev, requires_grad=True)
-    c = torch.randn(12, 64, 16, 16, device=dev, requires_grad=True)
-    pool, broadcast = custom(lambda: avg_pool_grid(x, (2, 2))), \
-        lambda: (x.reshape(12, 64, 16, 2, 16, 2) + c.reshape(12, 64, 16, 1, 16, 1)).reshape(x.shape)
-    spread = custom(lambda: add_block_upsampled(x, c, (2, 2)))
-    assert torch.allclose(pool(), F.avg_pool2d(x, 2, 2), atol=1e-6) and torch.allclose(spread(), broadcast())
-    rows.append(("2x2 block mean of (12, 64, 32, 32)", "F.avg_pool2d",
-                 fwd_bwd_ms(lambda: F.avg_pool2d(x, 2, 2), [x], r, device), fwd_bwd_ms(pool, [x], r, device)))
-    rows.append(("x + 2x2 block upsampling of c", "broadcast (..., s, k) views",
-                 fwd_bwd_ms(broadcast, [x, c], r, device), fwd_bwd_ms(spread, [x, c], r, device)))
-    for cin, size, cout in ((128, 16, 64), (64, 56, 64), (64, 112, 32)):
-        conv = torch.nn.Conv2d(cin, cout, 1).to(dev)
-        y = torch.randn(12, cin, size, size, device=dev, requires_grad=True)
-        ours = custom(lambda: pointwise_conv(y, conv))
-        assert torch.allclose(ours(), conv(y), atol=1e-4)
-        rows.append((f"1x1 conv {cin}->{cout} at {size}x{size}", "F.conv2d",
-                     fwd_bwd_ms(lambda: conv(y), [y], max(3, r // 4), device),
-                     fwd_bwd_ms(ours, [y], max(3, r // 4), device)))
     att = CrossModalAttention(64, 128, 64, 4).to(dev)
     torch.nn.init.normal_(att.gate)
     tokens, mask = torch.randn(12, 24, 128, device=dev), torch.ones(12, 24, dtype=torch.bool, device=dev)
-    rows.append(("attention block, 64 ch at 32x32 (grid 16x16)", "full-resolution grid",
-                 fwd_bwd_ms(lambda: att(x, tokens, mask)[0], [x], r, device),
-                 fwd_bwd_ms(lambda: att(x, tokens, mask, (2, 2))[0], [x], r, device)))
+    rows.append(("attention block, 64 ch at 32x32, on a 16x16 grid", "full-resolution grid",
+                 median_ms(lambda: att(x, tokens, mask)[0], [x], repeats, device, True),
+                 median_ms(lambda: att(x, tokens, mask, (2, 2))[0], [x], repeats, device, True), None, None))
+    rows.append(("AdamW step, 60 text-module tensors", "per-tensor loop", *adamw_ms(dev, repeats, device), None, None))
+    return rows
 
+
+def adamw_ms(dev, repeats: int, device: str) -> list:
+    """Step time of the per-tensor loop and of the fused AdamW on 60 tensors shaped like the text modules'."""
     params = [torch.nn.Parameter(torch.randn(*s, device=dev)) for s in [(128, 384), (128,), (128, 128)] * 20]
     for q in params:
         q.grad = torch.randn_like(q)
@@ -90,7 +99,7 @@ def kernel_rows(device: str = "cpu", repeats: int = 20) -> list:
     for kw in ({}, {"fused": True}):
         opt = torch.optim.AdamW(params, 1e-3, **kw)
         times = []
-        for i in range(r + 2):
+        for i in range(repeats + 2):
             sync(device)
             start = time.perf_counter()
             opt.step()
@@ -98,15 +107,19 @@ def kernel_rows(device: str = "cpu", repeats: int = 20) -> list:
             if i >= 2:
                 times.append(time.perf_counter() - start)
         step_ms.append(1000 * float(np.median(times)))
-    rows.append(("AdamW step, 60 text-module tensors", "per-tensor loop", *step_ms))
-    return rows
+    return step_ms
 
 
 def print_rows(rows):
-    print("| operation | plain PyTorch | plain ms | ours ms | speed-up |")
-    print("|---|---|---:|---:|---:|")
-    for name, plain, t_plain, t_ours in rows:
-        print(f"| {name} | {plain} | {t_plain:.2f} | {t_ours:.2f} | {t_plain / t_ours:.2f}x |")
+    def cell(a, b):
+        return ("-", "-", "-") if a is None else (f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}x")
+
+    print("| operation | plain PyTorch | train: plain ms | ours ms | speed-up | "
+          "no grad: plain ms | ours ms | speed-up |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, plain, train_plain, train_ours, eval_plain, eval_ours in rows:
+        print(f"| {name} | {plain} | " + " | ".join(cell(train_plain, train_ours) + cell(eval_plain, eval_ours))
+              + " |")
 
 
 def main():
@@ -116,7 +129,8 @@ def main():
     args = p.parse_args()
     rows = kernel_rows(args.device, args.repeats)
     threads = f"{torch.get_num_threads()} threads" if args.device == "cpu" else args.device
-    print(f"\n{threads}, forward + backward, median of {args.repeats} (1x1 convs: {max(3, args.repeats // 4)})\n")
+    print(f"\n{threads}, median of {args.repeats}; 'ours': the strided-slice block mean, the sum of squares, "
+          "the pooled grid, the fused AdamW\n")
     print_rows(rows)
 
 

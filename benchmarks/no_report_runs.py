@@ -7,13 +7,13 @@ what is missing. The table (markdown) is printed and written to ``OUT/table.md``
 
     # the demo-sized set (32x32, 4-5 lesions, 7 x 30 iterations), three runs, one core
     taskset -c 1 python benchmarks/no_report_runs.py --out /tmp/null_text --runs 3 \\
-        --trainers nnUNetTrainerTMCA_demo nnUNetTrainerTMCA_nullBypass_demo --baseline nnUNetTrainer_demo
+        --trainers nnUNetTrainerTMCA_demo nnUNetTrainerTMCA_nullText_demo --baseline nnUNetTrainer_demo
 """
 import argparse
 import os
 
-from nnunetv2_tmca.demo import run_comparison
 from nnunetv2_tmca.evaluation.paired import mean_sd
+from nnunetv2_tmca.experiments.synthetic_data import run_comparison
 
 RUN_KINDS = (("true", "true reports"), ("shuffled", "shuffled reports"), ("no_text", "no report"))
 

@@ -30,8 +30,8 @@ def separation(sim: np.ndarray, same: np.ndarray, thresholds) -> str:
 
 
 def main():
-    from nnunetv2_tmca.dataset_conversion.synthetic_images import sample_case
     from nnunetv2_tmca.losses.tssd import target_descriptor
+    from nnunetv2_tmca.synthetic.images import sample_case
     from nnunetv2_tmca.text.encoder import FrozenTextEncoder
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

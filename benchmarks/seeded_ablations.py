@@ -20,8 +20,8 @@ import re
 
 import numpy as np
 
-from nnunetv2_tmca.demo import run_comparison
 from nnunetv2_tmca.evaluation.paired import mean_sd, paired_bootstrap, per_case_dice, run_means
+from nnunetv2_tmca.experiments.synthetic_data import run_comparison
 from nnunetv2_tmca.training.variants.ablations.tmca_ablations import NESTED_ABLATIONS
 
 KINDS = (("true", "true reports"), ("shuffled", "shuffled reports"), ("no_text", "no report"))

@@ -21,7 +21,7 @@ true reports and with none beside the image-only line (OUT/report_curve/curve.md
 import argparse
 import os
 
-from nnunetv2_tmca.demo import run_comparison
+from nnunetv2_tmca.experiments.synthetic_data import run_comparison
 
 
 def main():
@@ -50,7 +50,7 @@ def main():
     args = p.parse_args()
     trainers = list(args.trainers)
     if args.ablations:
-        trainers += [f"nnUNetTrainerTMCA_{a}_synth" for a in ("noAlign", "globalAlign", "singleLevel", "noLGTE")]
+        trainers += [f"nnUNetTrainerTMCA_{a}_synth" for a in ("noAlign", "noLGTE", "regionAsGlobal", "oneAlignStage")]
     if args.mirroring:
         trainers += ["nnUNetTrainerTMCA_noMirror_synth", "nnUNetTrainerTMCA_naiveMirror_synth"]
     run_comparison(args.out, trainers, args.baseline, args.num_train, args.num_test, args.size,

@@ -32,8 +32,8 @@ def read_qata_reports(folder: str) -> dict:
 
 def clinical_reports(n: int, seed: int = 0) -> dict:
     """``n`` clinical-style reports of the synthetic generator (2D, 5-6 look-alike lesions; no images drawn)."""
-    from nnunetv2_tmca.dataset_conversion.synthetic_clinical import render_clinical_report
-    from nnunetv2_tmca.dataset_conversion.synthetic_images import sample_case
+    from nnunetv2_tmca.synthetic.clinical import render_clinical_report
+    from nnunetv2_tmca.synthetic.images import sample_case
     rng = np.random.default_rng(seed)
     reports = {}
     for i in range(n):
@@ -54,12 +54,11 @@ def main():
     args = p.parse_args()
 
     import torch
+
     from nnunetv2_tmca.reports import load_reports
     from nnunetv2_tmca.text.cache import ensure_text_encodings
-    from nnunetv2_tmca.text.encoder import FrozenTextEncoder
-
+    from nnunetv2_tmca.text.encoder import DEFAULT_MAX_LENGTH, FrozenTextEncoder
     from nnunetv2_tmca.text.layout import DEFAULT_SENTENCE_LENGTH, report_layouts
-    from nnunetv2_tmca.text.encoder import DEFAULT_MAX_LENGTH
 
     reports = read_qata_reports(args.qata) if args.qata else load_reports(args.reports) if args.reports \
         else clinical_reports(args.clinical)

@@ -22,11 +22,13 @@ import os
 import pickle
 import re
 
+from nnunetv2_tmca.errors import TMCAUserError
+
 ENV_TRUST_CHECKPOINTS = "nnUNet_tmca_trust_checkpoints"
 _TRUE = ("1", "true", "t", "yes", "on")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(TMCAUserError, RuntimeError):
     """A checkpoint file cannot be used. ``path`` names it."""
 
     def __init__(self, message: str, path: str | None = None):

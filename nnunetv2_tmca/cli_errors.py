@@ -1,8 +1,9 @@
 """Expected user errors end the plugin's commands as one clear line, not a traceback.
 
-An *expected* error is bad input the user can fix: a reports file, a case without a report,
-a text encoder or cache, a checkpoint, a missing file or folder. Its message already names
-the file, the case ids and what to do (never report text). The commands print it as
+An *expected* error is bad input the user can fix: a :class:`nnunetv2_tmca.errors.TMCAUserError`
+(a reports file, a case without a report, a text encoder or cache, a checkpoint, a dataset to
+convert, a command-line value) or a missing file or folder. Its message already names the file,
+the case ids and what to do (never report text). The commands print it as
 ``<command>: error: <message on one line>`` to stderr and exit with code 1. ``--verbose`` or
 ``nnUNet_tmca_traceback=1`` shows the full traceback instead; any other exception (a bug)
 keeps its traceback.
@@ -17,20 +18,13 @@ import functools
 import os
 import sys
 
+from nnunetv2_tmca.errors import TMCAUserError
+
 ENV_TRACEBACK = "nnUNet_tmca_traceback"
 
 
-class UserInputError(RuntimeError):
-    """Bad command-line input found by the plugin's own checks (paths, option values)."""
-
-
 def expected_errors() -> tuple:
-    from nnunetv2_tmca.checkpoints import CheckpointError
-    from nnunetv2_tmca.reports import ReportError
-    from nnunetv2_tmca.text.cache import TextCacheError
-    from nnunetv2_tmca.text.encoder import TextEncoderError
-    return (UserInputError, ReportError, TextEncoderError, TextCacheError, CheckpointError, FileNotFoundError,
-            NotADirectoryError)
+    return (TMCAUserError, FileNotFoundError, NotADirectoryError)
 
 
 def traceback_requested(argv=None) -> bool:

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from typing import Callable, Iterable, Sequence
 
+from nnunetv2_tmca.errors import TMCAUserError
 from nnunetv2_tmca.io_utils import atomic_write_json, find_raw_dataset_folder  # noqa: F401 (re-exported)
 
 REPORTS_FILENAME = "reports.json"
@@ -31,7 +32,7 @@ __all__ = [
 REPORTS_OPTIONAL_KEY = "reports_optional"  # dataset.json: "tmca": {"reports_optional": true}
 
 
-class ReportError(ValueError):
+class ReportError(TMCAUserError, ValueError):
     """Bad reports input. The message names the file and case ids, never report text.
 
     Attributes: ``path`` (the file concerned) and ``case_ids`` (all offending ids, sorted).

@@ -3,11 +3,14 @@ import glob
 import json
 import os
 
-from conftest import clean_env, run
+import pytest
+
+from helpers import clean_env, run
 
 
+@pytest.mark.slow
 def test_3d_train_validate_predict(tmp_path):
-    from nnunetv2_tmca.dataset_conversion.synthetic import make_synthetic_dataset
+    from nnunetv2_tmca.synthetic.dataset import make_synthetic_dataset
     folder = make_synthetic_dataset(str(tmp_path / "raw"), 996, num_train=8, num_test=2, size=24, dim=3, seed=5)
     env = clean_env(tmp_path)
     run(["nnUNetv2_plan_and_preprocess", "-d", "996", "-c", "3d_fullres", "-np", "1", "-npfp", "1"], env)

@@ -8,11 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import DATASET_ID, clean_env, run
+from helpers import DATASET_ID, clean_env, run
 from nnunetv2_tmca.evaluation.controls import edit_report
-from nnunetv2_tmca.inference.agreement import (agreement_score, agreement_signals, auroc, case_agreement,
-                                               foreground_probability)
 from nnunetv2_tmca.evaluation.evaluate import lowest_scores
+from nnunetv2_tmca.inference.agreement import (
+    agreement_score,
+    agreement_signals,
+    auroc,
+    case_agreement,
+    foreground_probability,
+)
 
 PREDICT = ["-d", str(DATASET_ID), "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu"]
 MARKER = "Zqxvwk marker sentence."  # appended to every report: must never appear in outputs or logs
@@ -143,7 +148,7 @@ def test_continue_merges_and_evaluate_lists_lowest(marked, tmp_path):
     after = json.loads((out / "agreement.json").read_text())
     assert sorted(after) == cases and after[cases[0]] == before[cases[0]]  # the earlier case's record is kept
     p = run(["nnUNetv2_tmca_evaluate", "-ref", os.path.join(folder, "labelsTs"), "-pred", str(out)], env)
-    line = next(l for l in p.stdout.splitlines() if l.startswith("Lowest report-image agreement"))
+    line = next(s for s in p.stdout.splitlines() if s.startswith("Lowest report-image agreement"))
     lowest = min(after, key=lambda c: (after[c]["score"], c))
     assert lowest in line and "Dice" in line and "Zqxvwk" not in p.stdout
 
@@ -168,6 +173,7 @@ def test_python_api_collects_records(marked):
     root, folder, model, reports = marked
     os.environ.update(clean_env(root))
     from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+
     from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
     texts = json.load(open(reports))
     case = _cases(folder)[0]

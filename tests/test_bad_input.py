@@ -10,12 +10,11 @@ import os
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 import torch
 
-from conftest import DATASET_ID, DATASET_NAME, clean_env, run
-from nnunetv2_tmca.checkpoints import (UntrustedCheckpointError, load_checkpoint, nnunet_checkpoint_safe_globals)
+from helpers import DATASET_ID, DATASET_NAME, clean_env, run
+from nnunetv2_tmca.checkpoints import UntrustedCheckpointError, load_checkpoint, nnunet_checkpoint_safe_globals
 from nnunetv2_tmca.reports import ReportError, load_reports, text_hash
 from nnunetv2_tmca.text import cache as cache_mod
 from nnunetv2_tmca.text.cache import TextCacheError, ensure_text_encodings, load_table
@@ -84,6 +83,7 @@ def copy_raw_dataset(folder, root):
 def tiny_encoder(tmp_path_factory):
     """A 1-layer BERT with hidden size 8 and the bundled MiniLM's tokenizer: a valid local encoder folder."""
     from transformers import AutoTokenizer, BertConfig, BertModel
+
     from nnunetv2_tmca.text.encoder import default_encoder_path
     folder = tmp_path_factory.mktemp("enc") / "tiny_bert"
     torch.manual_seed(0)
@@ -178,17 +178,11 @@ def test_cache_whose_hidden_size_contradicts_its_identity_is_rebuilt(tiny_encode
     table = ensure_text_encodings(reports, str(tmp_path), encoder=encoder, logger=lambda m: None)
     lying = {**table.identity, "hidden_size": 384}
     with open(table.path, "wb") as f:
-        f.write(save({"tokens": table.tokens, "mask": table.mask.astype(np.uint8), "pooled": table.pooled},
-                     metadata={"format": cache_mod.CACHE_FORMAT_V1, "identity": json.dumps(lying),
-                               "hashes": json.dumps(table.hashes)}))
-    with pytest.raises(TextCacheError, match="contradict"):
-        load_table(table.path)  # the padded format of 0.1-0.2
-    with open(table.path, "wb") as f:
         f.write(save({"flat": table.flat, "lengths": table.lengths, "pooled": table.pooled},
                      metadata={"format": cache_mod.CACHE_FORMAT, "identity": json.dumps(lying),
                                "hashes": json.dumps(table.hashes)}))
     with pytest.raises(TextCacheError, match="contradict"):
-        load_table(table.path)  # today's ragged format
+        load_table(table.path)
     logs = []
     ensure_text_encodings(reports, str(tmp_path), encoder=encoder, logger=logs.append)
     assert any("contradict" in m and "Rebuilding" in m for m in logs)
@@ -226,7 +220,8 @@ def test_output_folder_equal_to_input_folder_is_refused(trained_tiny_model, tmp_
     p = cli(["nnUNetv2_predict_tmca", "-i", inp, "-o", str(inp) + "/", *PREDICT, "--reports",
              os.path.join(folder, "reports.json")], clean_env(root))
     assert_clean_failure(p, inp)
-    assert tree_hashes(inp) == before and sorted(os.listdir(inp)) == sorted(os.listdir(os.path.join(folder, "imagesTs")))
+    assert tree_hashes(inp) == before
+    assert sorted(os.listdir(inp)) == sorted(os.listdir(os.path.join(folder, "imagesTs")))
 
 
 def test_inputs_are_validated_before_the_output_folder_is_created(trained_tiny_model, tmp_path):
@@ -248,14 +243,16 @@ def test_inputs_are_validated_before_the_output_folder_is_created(trained_tiny_m
 
 # -------------------------------------------------------------------------------------- 4 the cache
 def test_cache_is_pruned_to_the_current_reports(tiny_encoder, tmp_path):
-    from nnunetv2_tmca.mirroring.keys import with_mirrored_reports
+    from nnunetv2_tmca.mirroring.keys import mirrored_texts, with_mirrored_reports
     encoder = FrozenTextEncoder(str(tiny_encoder))
-    reports = {"a": "two lesions in the upper left zone.", "b": "one lesion in the lower right zone.", "c": "no lesion."}
+    reports = {"a": "two lesions in the upper left zone.", "b": "one lesion in the lower right zone.",
+               "c": "no lesion."}
     ensure_text_encodings(with_mirrored_reports(reports, ["left_right"]), str(tmp_path), encoder=encoder,
                           logger=lambda m: None)  # as the trainer does with text-consistent mirroring
     withdrawn = {k: v for k, v in reports.items() if k != "a"}
     logs = []
-    table = ensure_text_encodings(withdrawn, str(tmp_path), encoder=encoder, logger=logs.append)
+    table = ensure_text_encodings(withdrawn, str(tmp_path), encoder=encoder, logger=logs.append,
+                                  derived_texts=mirrored_texts)  # as nnUNetv2_tmca_encode_reports does
     stored = set(load_table(table.path).hashes)
     assert text_hash(reports["a"]) not in stored  # the withdrawn report ...
     assert text_hash("two lesions in the upper right zone.") not in stored  # ... and its mirrored version are gone

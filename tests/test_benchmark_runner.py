@@ -5,9 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from conftest import clean_env
+from helpers import clean_env, load_benchmark_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = "SECRET-REPORT-TEXT-5e1a"
@@ -35,12 +36,12 @@ def make_prolearn_qata(src, n_train=20, n_val=6, size=32):
     return ids[n_train:]
 
 
+@pytest.mark.slow
 def test_qata_benchmark_script_converts_trains_predicts_and_tabulates(tmp_path):
     src = tmp_path / "QaTa"
     val_ids = make_prolearn_qata(str(src))
     out = tmp_path / "bench"
     env = clean_env(tmp_path)
-    env["PYTHONPATH"] = os.path.join(REPO, "benchmarks")
     cmd = [sys.executable, os.path.join(REPO, "benchmarks", "qata_cov19.py"), "--source", str(src), "--out", str(out),
            "-d", "731", "--size", "0", "--max_cases", "0", "--budget", "debug", "--num_val", "4"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -124,11 +125,7 @@ def test_aggregate_runs_mean_sd_and_missing_rows(tmp_path):
         folder.mkdir(parents=True)
         lines = [f"| {name} | {v[k]:.2f} | **{v[k] + 1:.2f}** | 10 |" for name, v in rows if v[k] is not None]
         (folder / "table.md").write_text(header + "\n".join(lines) + "\n")
-    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-    try:
-        from aggregate_runs import aggregate
-    finally:
-        sys.path.pop(0)
+    aggregate = load_benchmark_script("aggregate_runs").aggregate
     table = aggregate([str(tmp_path / f"run{k}") for k in range(3)], ["per-image Dice (%)", "global Dice (%)"])
     lines = table.splitlines()
     assert lines[2] == "| A, true reports | 72.00 +- 2.00 | 73.00 +- 2.00 | 3 | 70.00, 74.00, 72.00 |"
@@ -158,11 +155,7 @@ def test_paired_runs_scores_each_runs_predictions_against_its_labels(tmp_path):
         write(tmp_path / name / "benchmark_1" / "predictions" / ("A" if name.startswith("ref") else "B") / "true",
               predictions)
         runs[name] = str(tmp_path / name)
-    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-    try:
-        from paired_runs import table
-    finally:
-        sys.path.pop(0)
+    table = load_benchmark_script("paired_runs").table
     lines = table([("A", [runs["ref1"], runs["ref2"]]), ("B", [runs["abl1"]])]).splitlines()
     h = 100 * 2 * 8 / 24
     ref_runs = [100.0, (100 + h) / 2]

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from nnunetv2_tmca.dataset_conversion import synthetic as syn
 from nnunetv2_tmca.mirroring.words import mirror_report
+from nnunetv2_tmca.synthetic import cli
+from nnunetv2_tmca.synthetic.clinical import render_clinical_report
+from nnunetv2_tmca.synthetic.dataset import make_synthetic_dataset
+from nnunetv2_tmca.synthetic.images import sample_case
 
 # ----------------------------------------------------------------------------- the test's own parser
 TYPO_FIX = {"rigth": "right", "lfet": "left", "uper": "upper", "lowwer": "lower", "midle": "middle",
@@ -58,15 +61,15 @@ def component_cells(binary):
 
 def clinical_case(seed, size=32, dim=2, empty=False, typo_rate=0.0, num_lesions=(4, 5)):
     rng = np.random.default_rng(seed)
-    image, mask, _, meta = syn.sample_case(rng, size, dim, num_lesions=num_lesions, empty=empty, typo_rate=0.0)
-    text, records = syn.render_clinical_report(meta["lesions"], rng, dim, typo_rate)
+    image, mask, _, meta = sample_case(rng, size, dim, num_lesions=num_lesions, empty=empty, typo_rate=0.0)
+    text, records = render_clinical_report(meta["lesions"], rng, dim, typo_rate)
     return image, mask, meta, text, records
 
 
 def check_report(text, records, meta):
     """The report against its lesions, from the text (the records only say which sentence is which)."""
     targets = {tuple(t) for t in meta["targets"]}
-    lesions = {(l["side"], l["zone"]) for l in meta["lesions"]}
+    lesions = {(lesion["side"], lesion["zone"]) for lesion in meta["lesions"]}
     bodies, order = sections_of(text)
     assert order[0] == "EXAMINATION" and len(order) == len(set(order))
     assert {"EXAMINATION", "INDICATION", "FINDINGS", "IMPRESSION"} <= set(order) <= set(syn_sections())
@@ -78,7 +81,8 @@ def check_report(text, records, meta):
         assert cells_in(r["text"]) == [tuple(c) for c in r["cells"]], r
     findings = re.split(r"(?<=\.)\s+", bodies["FINDINGS"])
     assert findings == [r["text"] for r in records if r["section"] == "FINDINGS"]
-    stated = [s for s in findings if TARGET_WORD.search(normalize(s)) and cells_in(s) and not NEGATED.search(normalize(s))]
+    stated = [s for s in findings
+              if TARGET_WORD.search(normalize(s)) and cells_in(s) and not NEGATED.search(normalize(s))]
     if targets:  # stated once, with its cells, at a random place
         assert len(stated) == 1 and set(cells_in(stated[0])) == targets, (stated, targets)
         assert len(cells_in(stated[0])) == len(targets)
@@ -112,7 +116,7 @@ def test_short_style_is_unchanged(tmp_path):
     files = {}
     for style in (None, "short", "clinical"):
         extra = {} if style is None else {"report_style": style}
-        folder = syn.make_synthetic_dataset(str(tmp_path / str(style)), 990, **kw, **extra)
+        folder = make_synthetic_dataset(str(tmp_path / str(style)), 990, **kw, **extra)
         files[style] = {os.path.relpath(os.path.join(r, f), folder): open(os.path.join(r, f), "rb").read()
                         for r, _, fs in os.walk(folder) for f in fs}
     expected = "4dee1e6c36000469b66d4167b0f7b0a89e12ca023d0913dd935f31b71b19675f"  # reports.json before the style flag
@@ -156,10 +160,10 @@ def test_clinical_3d_and_determinism():
         check_report(text, records, meta)
         assert re.search(r"\bCT\b", sections_of(text)[0]["EXAMINATION"])
     lesions = clinical_case([4, 0])[2]["lesions"]
-    assert syn.render_clinical_report(lesions, 5) == syn.render_clinical_report(lesions, 5)
-    assert syn.render_clinical_report(lesions, 5)[0] != syn.render_clinical_report(lesions, 6)[0]
+    assert render_clinical_report(lesions, 5) == render_clinical_report(lesions, 5)
+    assert render_clinical_report(lesions, 5)[0] != render_clinical_report(lesions, 6)[0]
     with pytest.raises(ValueError):
-        syn.render_clinical_report(lesions, 5, dim=4)
+        render_clinical_report(lesions, 5, dim=4)
 
 
 def test_typos_keep_the_report_readable():
@@ -204,7 +208,7 @@ def test_cli_clinical(tmp_path, capsys):
     """A valid raw dataset (images and labels are the short style's, checked above; the reports cover all cases)."""
     from nnunetv2_tmca.reports import load_dataset_reports
 
-    syn.main(["-d", "996", "-o", str(tmp_path), "--num_train", "4", "--num_test", "2", "--size", "32",
+    cli.main(["-d", "996", "-o", str(tmp_path), "--num_train", "4", "--num_test", "2", "--size", "32",
               "--report_style", "clinical", "--empty_fraction", "0.25"])
     out = capsys.readouterr().out
     folder = os.path.join(str(tmp_path), "Dataset996_TMCASynthetic")
@@ -218,7 +222,7 @@ def test_cli_clinical(tmp_path, capsys):
         assert not any(line in out for line in text.splitlines())
     assert json.load(open(os.path.join(folder, "dataset.json")))["tmca"]["report_style"] == "clinical"
     with pytest.raises(SystemExit) as e:
-        syn.main(["-d", "997", "-o", str(tmp_path), "--report_style", "long"])
+        cli.main(["-d", "997", "-o", str(tmp_path), "--report_style", "long"])
     assert e.value.code == 2
     with pytest.raises(ValueError, match="report_style"):
-        syn.make_synthetic_dataset(str(tmp_path), 998, report_style="long")
+        make_synthetic_dataset(str(tmp_path), 998, report_style="long")

@@ -4,21 +4,18 @@ On CUDA, nnU-Net compiles the network (inductor) and trains under fp16 autocast 
 dynamo + AOT autograd (backend "aot_eager", which catches graph breaks and tracing errors without a C++
 compiler) on a 2D and a 3D TMCA network, with a text, the null text and a bound text, with no graph break
 (``fullgraph=True``); autocast against fp32; the trainer's GradScaler branch against its plain branch; the
-device-dependent kernels against each other. ``benchmarks/gpu_check.py`` runs this file on CUDA.
+CPU-inference block mean against avg_pool. ``benchmarks/gpu_check.py`` runs this file on CUDA.
 """
 import copy
-import os
-import sys
 import warnings
 
 import pytest
 import torch
 from dynamic_network_architectures.architectures.unet import PlainConvUNet, ResidualEncoderUNet
 
+from helpers import CONFIG, make_unet, open_gates, random_text
 from nnunetv2_tmca.model.config import TMCAConfig
-from nnunetv2_tmca.model.kernels import kernel_choice
 from nnunetv2_tmca.model.network import build_tmca_network
-from test_network import CONFIG, make_unet, open_gates, random_text
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 PLANS = {"2d": (2, 3, 32), "3d": (3, 3, 16)}  # dim, U-Net stages, patch edge
@@ -137,46 +134,32 @@ def test_autocast_matches_fp32_eager_and_compiled(plan, device, dtype):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dim", [2, 3])
-def test_custom_and_native_kernels_agree(dim, device):
-    from nnunetv2_tmca.model.attention_grid import add_block_upsampled, avg_pool_grid
-    from nnunetv2_tmca.model.pointwise import pointwise_conv
+def test_block_mean_kernels_agree_and_dispatch(dim, device, monkeypatch):
+    """The strided-slice block mean equals avg_pool (values and gradients); the dispatch picks it only for 2D maps
+    on the CPU outside autograd, and the network's prediction is the same with either."""
+    from nnunetv2_tmca.model import attention_grid
     torch.manual_seed(0)
     pool = (2, 4) if dim == 2 else (2, 1, 2)
     fine = torch.randn(2, 6, *(4 * k for k in pool), device=device, requires_grad=True)
-    coarse = torch.randn(2, 6, *([4] * dim), device=device, requires_grad=True)
-    conv = (torch.nn.Conv2d if dim == 2 else torch.nn.Conv3d)(6, 5, 1).to(device)
-    gate = torch.randn(5, device=device)
-    ops = {"pool": lambda: avg_pool_grid(fine, pool),
-           "spread": lambda: add_block_upsampled(fine, coarse, pool),
-           "spread one channel": lambda: add_block_upsampled(fine, coarse[:, :1], pool),
-           "spread mixed dtypes": lambda: add_block_upsampled(fine, coarse.to(torch.bfloat16), pool),
-           "1x1 conv": lambda: pointwise_conv(fine, conv),
-           "gated 1x1 conv": lambda: pointwise_conv(fine, conv, conv.weight * gate.reshape(-1, *[1] * (dim + 1)),
-                                                    conv.bias * gate)}
-    for name, op in ops.items():
-        results = []
-        for choice in ("custom", "native"):
-            fine.grad = coarse.grad = None
-            conv.zero_grad()
-            with kernel_choice(choice):
-                out = op()
-            out.backward(torch.ones_like(out))
-            grads = [t.grad.clone() if t.grad is not None else None for t in (fine, coarse, conv.weight)]
-            results.append((out.detach(), grads))
-        (a, ga), (b, gb) = results
-        assert a.dtype == b.dtype and a.shape == b.shape, name
-        assert torch.allclose(a, b, atol=1e-5), name
-        assert all((u is None and v is None) or torch.allclose(u, v, atol=1e-4) for u, v in zip(ga, gb)), name
+    results = []
+    for kernel in (attention_grid.block_mean_by_slices, attention_grid.block_mean_by_pooling):
+        fine.grad = None
+        out = kernel(fine, pool)
+        out.backward(torch.ones_like(out))
+        results.append((out.detach(), fine.grad.clone()))
+    (a, ga), (b, gb) = results
+    assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5) and torch.allclose(ga, gb, atol=1e-5)
+    with torch.no_grad():
+        assert attention_grid.use_slice_block_mean(fine) == (dim == 2 and device == "cpu")
+    assert not attention_grid.use_slice_block_mean(fine)  # autograd on: training runs avg_pool
     net, x, text = tiny_network("2d" if dim == 2 else "3d", device)
-    outs = {}
-    for choice in ("custom", "native"):
-        with kernel_choice(choice):
-            outs[choice] = forward_backward(net, x, text=text)
-    for o, r in zip(outs["custom"][0], outs["native"][0]):
+    net.eval()
+    with torch.no_grad():
+        dispatched = net(x, text=text)
+        monkeypatch.setattr(attention_grid, "use_slice_block_mean", lambda t: False)
+        pooling_only = net(x, text=text)
+    for o, r in zip(dispatched, pooling_only):
         assert_close(o, r, 1e-5)
-    with pytest.raises(ValueError):
-        with kernel_choice("fast"):
-            pass
 
 
 @pytest.fixture(params=DEVICES[-1:])
@@ -188,12 +171,8 @@ def tiny_trainer(request, tiny_dataset, monkeypatch):
         monkeypatch.setenv(name, str(root / sub))  # nnU-Net 2.8 reads its paths when used
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
     monkeypatch.setenv("nnUNet_compile", "0")
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-    try:
-        from training_overhead import make_trainer
-    finally:
-        sys.path.pop(0)
-    from conftest import DATASET_NAME
+    from helpers import DATASET_NAME
+    from nnunetv2_tmca.experiments.step_timing import make_trainer
     return make_trainer("nnUNetTrainerTMCA", DATASET_NAME, "2d", request.param, 4), request.param
 
 

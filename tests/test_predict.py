@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATASET_ID, clean_env, run
+from helpers import DATASET_ID, clean_env, run
 
 PREDICT = ["-d", str(DATASET_ID), "-c", "2d", "-f", "0", "-tr", "nnUNetTrainerTMCA_debug", "-device", "cpu"]
 
@@ -116,6 +116,7 @@ def test_python_api_single_array_with_and_without_report(predictions):
     os.environ.update(clean_env(root))
     import torch
     from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+
     from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
     reports = json.load(open(os.path.join(folder, "reports.json")))
     case = sorted(f[:-9] for f in os.listdir(os.path.join(folder, "imagesTs")))[0]
@@ -140,6 +141,7 @@ def test_modelfolder_cli_and_list_of_arrays_api(predictions, tmp_path):
     os.environ.update(clean_env(root))
     import torch
     from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+
     from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
     reports = json.load(open(os.path.join(folder, "reports.json")))
     cases = sorted(f[:-9] for f in os.listdir(os.path.join(folder, "imagesTs")))[:2]

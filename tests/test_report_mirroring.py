@@ -6,8 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nnunetv2_tmca.dataset_conversion.synthetic import CELLS, TYPO_WORDS, render_report
 from nnunetv2_tmca.mirroring.words import KNOWN_TYPOS, NOT_TYPOS, WORD_PAIRS, mirror_report, swapped_words
+from nnunetv2_tmca.synthetic.reports import CELLS, TYPO_WORDS, render_report
 
 LR, UL, BOTH = ["left_right"], ["upper_lower"], ["left_right", "upper_lower"]
 PARTNER = {"left": "right", "right": "left", "upper": "lower", "lower": "upper", "superior": "inferior",
@@ -95,7 +95,8 @@ def test_kvasir_prompts():
     assert mirror_report(one, UL) == one
     assert mirror_report(two, UL) == "two medium white round polyps, located in bottom left and top right of the image"
     assert mirror_report(two, LR) == "two medium white round polyps, located in top right and bottom left of the image"
-    assert mirror_report(two, BOTH) == "two medium white round polyps, located in bottom right and top left of the image"
+    assert mirror_report(two, BOTH) == \
+        "two medium white round polyps, located in bottom right and top left of the image"
     assert mirror_report("Superior pole; inferior margin", UL) == "Inferior pole; superior margin"
 
 

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnunetv2_tmca.reports import (REPORTS_FILENAME, ReportError, atomic_write_json,
-                                   check_reports_cover_cases, find_raw_dataset_folder,
-                                   load_dataset_reports, load_reports, normalize_report,
-                                   raw_dataset_case_ids, text_hash)
+from nnunetv2_tmca.reports import (
+    REPORTS_FILENAME,
+    ReportError,
+    atomic_write_json,
+    check_reports_cover_cases,
+    find_raw_dataset_folder,
+    load_dataset_reports,
+    load_reports,
+    normalize_report,
+    raw_dataset_case_ids,
+    text_hash,
+)
 
 SECRET = "SECRET-PATIENT-TEXT-7f3a"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

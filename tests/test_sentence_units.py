@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from nnunetv2_tmca.dataset_conversion.synthetic_clinical import render_clinical_report
 from nnunetv2_tmca.reports import ReportError, text_hash
-from nnunetv2_tmca.text.cache import (CACHE_FORMAT_V1, TextEncodingTable, ensure_text_encodings, load_table)
+from nnunetv2_tmca.synthetic.clinical import render_clinical_report
+from nnunetv2_tmca.text.cache import ensure_text_encodings, load_table
 from nnunetv2_tmca.text.layout import report_layouts
 from nnunetv2_tmca.text.sentences import encoding_units, split_sentences
 from nnunetv2_tmca.training.text_lookup import TextLookup
@@ -78,8 +78,8 @@ def test_a_report_over_the_cap_is_a_warning_naming_the_case_and_counts_never_the
 
 
 def test_reports_in_other_scripts_are_split_and_encoded(encoder, tmp_path):
-    reports = {"zh": "胸部X光片。左上肺野见结节影。右侧肋膈角清晰。", "emoji": "Opacity left upper zone 🙂. No effusion 👍",
-               **REPORTS}
+    reports = {"zh": "胸部X光片。左上肺野见结节影。右侧肋膈角清晰。",
+               "emoji": "Opacity left upper zone 🙂. No effusion 👍", **REPORTS}
     table = ensure_text_encodings(reports, str(tmp_path), encoder=encoder, units="sentences", logger=lambda m: None)
     assert len(table.layout[text_hash(reports["zh"])]) == 3 and len(table.layout[text_hash(reports["emoji"])]) == 2
     assert np.isfinite(table.flat.astype(np.float32)).all()
@@ -129,21 +129,7 @@ def test_lookup_assembles_each_report_from_its_sentences(encoder, tmp_path):
     np.testing.assert_allclose(batch["tokens"][0, :k].numpy(), first.tokens[0, :k], atol=2e-3)
 
 
-def test_caches_of_earlier_versions_are_still_read(tmp_path):
-    from safetensors.numpy import save
-    tokens = np.random.rand(2, 5, 4).astype(np.float16)
-    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=np.uint8)
-    path = tmp_path / "old.safetensors"
-    identity = {"name": "x", "max_length": 64, "hidden_size": 4}
-    path.write_bytes(save({"tokens": tokens, "mask": mask, "pooled": np.zeros((2, 4), np.float32)},
-                          metadata={"format": CACHE_FORMAT_V1, "identity": json.dumps(identity),
-                                    "hashes": json.dumps(["h1", "h2"])}))
-    table = load_table(str(path))
-    assert list(table.lengths) == [3, 5] and np.array_equal(table.tokens[0, :3], tokens[0, :3])
-    assert isinstance(table, TextEncodingTable) and table.mask.shape == (2, 5)
-
-
-def test_old_plans_read_whole_reports_and_new_ones_sentences():
+def test_caches_of_earlier_versions_s_and_new_ones_sentences():
     from nnunetv2_tmca.model.config import TMCAConfig
     old = TMCAConfig.from_dict({"text_dim": 384, "text_max_length": 64, "attention_grid_fraction": 0.25,
                                 "align_features": "decoder"})
@@ -154,8 +140,8 @@ def test_old_plans_read_whole_reports_and_new_ones_sentences():
 
 @pytest.mark.parametrize("layers", [1, 2])
 def test_within_sentence_attention_equals_the_torch_encoder_with_a_per_head_mask(layers):
-    """The adapter's own layer loop (one bool mask shared by the heads) computes what nn.TransformerEncoder computes
-    with the former (B * heads, L, L) mask: outputs and gradients, padding and several sentences per row."""
+    """The adapter's encoder on lanes of whole sentences computes what it computes on the (B, L) rows under the
+    (B * heads, L, L) sentence mask: outputs and gradients, padding and several sentences per row."""
     from nnunetv2_tmca.model.text_adapter import TextAdapter
     torch.manual_seed(0)
     adapter = TextAdapter(12, 16, layers, 4, 32, sentences=True, max_sentences=8)
@@ -229,7 +215,9 @@ def test_packed_adapter_equals_the_dense_one_with_null_rows_padding_and_several_
 def test_sentence_model_ignores_sentence_order_and_equals_the_report_model_on_one_sentence():
     """Sections come in any order: the output does not depend on the order of the sentences. A one-sentence
     report gives what the whole-report model gives with the same weights (relevance 1, no attention bias)."""
-    from test_network import PlainConvUNet, make_unet
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+
+    from helpers import make_unet
     from nnunetv2_tmca.model.config import TMCAConfig
     from nnunetv2_tmca.model.network import build_tmca_network
     torch.manual_seed(0)
@@ -261,6 +249,7 @@ def test_counterfactual_reports_on_a_trained_model(trained_tiny_model):
     the prediction; the same report gives the same prediction; per-sentence relevance and deletion effects."""
     root, folder, model, _ = trained_tiny_model
     from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+
     from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
     os.environ.update({k: str(root / v) for k, v in (("nnUNet_raw", "raw"), ("nnUNet_preprocessed", "pre"),
                                                      ("nnUNet_results", "res"))})

@@ -1,11 +1,12 @@
-"""The stock nnU-Net CLIs find and run nnUNetTrainerTMCA in a fresh environment (no copied files, no extra variables)."""
+"""The stock nnU-Net CLIs find and run nnUNetTrainerTMCA in a fresh environment (no copied files, no extra
+variables)."""
 import glob
 import json
 import os
 import subprocess
 import sys
 
-from conftest import DATASET_ID, clean_env, run
+from helpers import DATASET_ID, clean_env, run
 
 
 def test_discovery_from_clean_subprocess_keeps_user_ext_trainer(tmp_path):
@@ -29,9 +30,10 @@ def test_every_trainer_variant_is_found_by_name():
     import inspect
     import pkgutil
 
-    import nnunetv2_tmca.training as training
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    import nnunetv2_tmca.training as training
     defined = set()
     for info in pkgutil.walk_packages(training.__path__, training.__name__ + "."):
         module = importlib.import_module(info.name)
@@ -40,8 +42,8 @@ def test_every_trainer_variant_is_found_by_name():
     assert {"nnUNetTrainerTMCA", "nnUNetTrainerTMCA_fullGrid", "nnUNetTrainerTMCA_noMirror"} <= defined
     exported = set(training.__all__)
     assert defined <= exported  # the list is derived: nothing defined is left out
-    assert {f"{base}_{budget}" for base in defined | {"nnUNetTrainer"} for budget in ("debug", "demo", "synth", "cpu")} \
-        <= exported
+    budgets = ("debug", "demo", "synth", "cpu")
+    assert {f"{base}_{budget}" for base in defined | {"nnUNetTrainer"} for budget in budgets} <= exported
     for name in sorted(exported):
         assert recursive_find_trainer_class_by_name(name).__name__ == name, name
 

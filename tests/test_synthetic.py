@@ -1,4 +1,4 @@
-"""Tests for nnunetv2_tmca.dataset_conversion.synthetic (the report decides the target)."""
+"""Tests for nnunetv2_tmca.synthetic (the report decides the target)."""
 import json
 import os
 import re
@@ -9,7 +9,11 @@ import SimpleITK as sitk
 from PIL import Image
 from scipy import ndimage
 
-from nnunetv2_tmca.dataset_conversion import synthetic as syn
+from nnunetv2_tmca.dataset_conversion.common import ConversionError
+from nnunetv2_tmca.synthetic import cli
+from nnunetv2_tmca.synthetic.dataset import make_synthetic_dataset
+from nnunetv2_tmca.synthetic.images import sample_case
+from nnunetv2_tmca.synthetic.reports import render_report
 
 # ----------------------------------------------------------------------------- report parser
 # The test's own knowledge of the report vocabulary (kept independent of the module on purpose).
@@ -96,13 +100,14 @@ def check_case(image, mask, report, meta):
         if les["target"]:
             union |= b
     np.testing.assert_array_equal(mask.astype(bool), union)
-    assert sorted(map(tuple, meta["targets"])) == sorted((l["side"], l["zone"]) for l in meta["lesions"] if l["target"])
+    assert sorted(map(tuple, meta["targets"])) == \
+        sorted((lesion["side"], lesion["zone"]) for lesion in meta["lesions"] if lesion["target"])
     check_mask_matches_report(mask, report)
     # every lesion is a bright spot in the image; the distractors lie outside the mask
     lab, n_bright = ndimage.label(image > BRIGHT)
     assert n_bright == len(meta["lesions"])
     outside = [i for i in range(1, n_bright + 1) if not mask[lab == i].any()]
-    n_targets = sum(l["target"] for l in meta["lesions"])
+    n_targets = sum(lesion["target"] for lesion in meta["lesions"])
     assert len(outside) == len(meta["lesions"]) - n_targets >= 1
     for les in meta["lesions"]:
         c = tuple(int(round(x)) for x in les["center"])
@@ -115,7 +120,7 @@ def check_case(image, mask, report, meta):
 def test_sample_case_mask_report_and_distractors(dim, size, n):
     rng = np.random.default_rng(123)
     for i in range(n):
-        image, mask, report, meta = syn.sample_case(rng, size, dim, typo_rate=0.3, empty=(i % 7 == 6))
+        image, mask, report, meta = sample_case(rng, size, dim, typo_rate=0.3, empty=(i % 7 == 6))
         exp_shape = (size,) * dim if isinstance(size, int) else tuple(size)
         assert image.shape == mask.shape == exp_shape
         assert 4 <= len(meta["lesions"]) <= 5
@@ -123,7 +128,7 @@ def test_sample_case_mask_report_and_distractors(dim, size, n):
         assert (k == 0) == (i % 7 == 6) and k <= 3
         if k == 0:
             assert parse_report(report) == (0, set())
-            assert len(meta["lesions"]) >= 4 and not any(l["target"] for l in meta["lesions"])
+            assert len(meta["lesions"]) >= 4 and not any(lesion["target"] for lesion in meta["lesions"])
             continue
         check_case(image, mask, report, meta)
 
@@ -133,7 +138,7 @@ def test_targets_look_like_distractors():
     rng = np.random.default_rng(7)
     stats = {True: {"mean": [], "area": []}, False: {"mean": [], "area": []}}
     for _ in range(150):
-        image, mask, report, meta = syn.sample_case(rng, 64, 2, typo_rate=0.0)
+        image, mask, report, meta = sample_case(rng, 64, 2, typo_rate=0.0)
         for les in meta["lesions"]:
             b = blob(les, image.shape)
             stats[les["target"]]["mean"].append(image[b].mean())
@@ -153,7 +158,7 @@ def test_render_report_vocabulary_and_validation():
     for _ in range(400):
         k = int(rng.integers(1, 4))
         targets = [cells[i] for i in rng.choice(6, k, replace=False)]
-        text = syn.render_report(targets, rng, 0.0)
+        text = render_report(targets, rng, 0.0)
         assert not has_typo(text)
         assert parse_report(text) == (k, set(targets)), text
         texts.append(text)
@@ -173,12 +178,12 @@ def test_render_report_vocabulary_and_validation():
                    "", t)
         patterns.add(re.sub(r"\s+", " ", t).strip())
     assert len(patterns) >= 6, patterns
-    empty = {syn.render_report([], rng, 0.0) for _ in range(50)}
+    empty = {render_report([], rng, 0.0) for _ in range(50)}
     assert len(empty) >= 3 and all(parse_report(t) == (0, set()) for t in empty)
     with pytest.raises(ValueError):
-        syn.render_report([("center", "upper")], rng, 0.0)
+        render_report([("center", "upper")], rng, 0.0)
     with pytest.raises(ValueError):
-        syn.render_report([("left", "upper"), ("left", "upper")], rng, 0.0)
+        render_report([("left", "upper"), ("left", "upper")], rng, 0.0)
 
 
 def test_typo_rate():
@@ -186,7 +191,7 @@ def test_typo_rate():
     for rate, lo, hi in ((0.0, 0, 0), (0.05, 2, 22), (0.5, 70, 130), (1.0, 200, 200)):
         n_typo = 0
         for _ in range(200):
-            _, mask, report, meta = syn.sample_case(rng, 32, 2, typo_rate=rate, empty=bool(rng.random() < 0.1))
+            _, mask, report, meta = sample_case(rng, 32, 2, typo_rate=rate, empty=bool(rng.random() < 0.1))
             assert has_typo(report) == meta["typo"], report
             n_typo += has_typo(report)
             if rate == 1.0:  # still unambiguous: parses to the truth
@@ -218,7 +223,7 @@ def test_2d_dataset_consistent_and_verified(tmp_path):
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
     from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
 
-    folder = syn.make_synthetic_dataset(str(tmp_path), 990, num_train=6, num_test=3, seed=3, typo_rate=0.3)
+    folder = make_synthetic_dataset(str(tmp_path), 990, num_train=6, num_test=3, seed=3, typo_rate=0.3)
     assert folder == os.path.join(str(tmp_path), "Dataset990_TMCASynthetic")
     assert sorted(os.listdir(folder)) == ["dataset.json", "imagesTr", "imagesTs", "labelsTr", "labelsTs",
                                           "reports.json"]
@@ -255,7 +260,7 @@ def test_2d_dataset_consistent_and_verified(tmp_path):
 
 
 def test_3d_dataset(tmp_path):
-    folder = syn.make_synthetic_dataset(str(tmp_path), 991, name="Synth3D", num_train=3, num_test=2, size=32,
+    folder = make_synthetic_dataset(str(tmp_path), 991, name="Synth3D", num_train=3, num_test=2, size=32,
                                         dim=3, seed=1)
     assert os.path.basename(folder) == "Dataset991_Synth3D"
     dj = json.load(open(os.path.join(folder, "dataset.json")))
@@ -266,7 +271,8 @@ def test_3d_dataset(tmp_path):
     for split, prefix, n in (("Tr", "synth_", 3), ("Ts", "synthts_", 2)):
         assert sorted(os.listdir(os.path.join(folder, f"images{split}"))) == \
             [f"{prefix}{i:04d}_0000.nii.gz" for i in range(n)]
-        assert sorted(os.listdir(os.path.join(folder, f"labels{split}"))) == [f"{prefix}{i:04d}.nii.gz" for i in range(n)]
+        assert sorted(os.listdir(os.path.join(folder, f"labels{split}"))) == \
+            [f"{prefix}{i:04d}.nii.gz" for i in range(n)]
         for i in range(n):
             c = f"{prefix}{i:04d}"
             itk = sitk.ReadImage(os.path.join(folder, f"images{split}", f"{c}_0000.nii.gz"))
@@ -281,45 +287,45 @@ def test_3d_dataset(tmp_path):
 
 def test_determinism_and_seed(tmp_path):
     kw = dict(num_train=3, num_test=2, size=32)
-    a = _files_and_reports(syn.make_synthetic_dataset(str(tmp_path / "a"), 990, seed=5, **kw))
-    b = _files_and_reports(syn.make_synthetic_dataset(str(tmp_path / "b"), 990, seed=5, **kw))
-    c = _files_and_reports(syn.make_synthetic_dataset(str(tmp_path / "c"), 990, seed=6, **kw))
+    a = _files_and_reports(make_synthetic_dataset(str(tmp_path / "a"), 990, seed=5, **kw))
+    b = _files_and_reports(make_synthetic_dataset(str(tmp_path / "b"), 990, seed=5, **kw))
+    c = _files_and_reports(make_synthetic_dataset(str(tmp_path / "c"), 990, seed=6, **kw))
     assert a == b
     assert a.keys() == c.keys()
     assert a["reports.json"] != c["reports.json"]
     assert a[os.path.join("imagesTr", "synth_0000_0000.png")] != c[os.path.join("imagesTr", "synth_0000_0000.png")]
     # a training case does not depend on the number of test cases
-    d = _files_and_reports(syn.make_synthetic_dataset(str(tmp_path / "d"), 990, seed=5, num_train=3, num_test=0,
+    d = _files_and_reports(make_synthetic_dataset(str(tmp_path / "d"), 990, seed=5, num_train=3, num_test=0,
                                                       size=32))
     for k in d:
         if k.startswith("imagesTr") or k.startswith("labelsTr"):
             assert d[k] == a[k]
     # sample_case is deterministic given the generator state
-    r1 = syn.sample_case(np.random.default_rng(9), 64, 2)
-    r2 = syn.sample_case(np.random.default_rng(9), 64, 2)
+    r1 = sample_case(np.random.default_rng(9), 64, 2)
+    r2 = sample_case(np.random.default_rng(9), 64, 2)
     np.testing.assert_array_equal(r1[0], r2[0])
     np.testing.assert_array_equal(r1[1], r2[1])
     assert r1[2] == r2[2] and r1[3] == r2[3]
 
 
 def test_overwrite_protection(tmp_path):
-    folder = syn.make_synthetic_dataset(str(tmp_path), 990, num_train=3, num_test=1, size=32)
-    with pytest.raises(FileExistsError, match="Dataset990_TMCASynthetic"):
-        syn.make_synthetic_dataset(str(tmp_path), 990, num_train=3, num_test=1, size=32)
+    folder = make_synthetic_dataset(str(tmp_path), 990, num_train=3, num_test=1, size=32)
+    with pytest.raises(ConversionError, match="Dataset990_TMCASynthetic"):
+        make_synthetic_dataset(str(tmp_path), 990, num_train=3, num_test=1, size=32)
     # overwrite replaces the folder completely (no stale cases left over)
-    folder2 = syn.make_synthetic_dataset(str(tmp_path), 990, num_train=2, num_test=0, size=32, overwrite=True)
+    folder2 = make_synthetic_dataset(str(tmp_path), 990, num_train=2, num_test=0, size=32, overwrite=True)
     assert folder2 == folder
     assert sorted(os.listdir(os.path.join(folder, "imagesTr"))) == ["synth_0000_0000.png", "synth_0001_0000.png"]
     assert sorted(json.load(open(os.path.join(folder, "reports.json")))) == ["synth_0000", "synth_0001"]
     assert json.load(open(os.path.join(folder, "dataset.json")))["numTraining"] == 2
     # the same id under another name would make the id ambiguous for nnU-Net
-    with pytest.raises(FileExistsError, match="Dataset990_TMCASynthetic"):
-        syn.make_synthetic_dataset(str(tmp_path), 990, name="Other", num_train=2, num_test=0, size=32, overwrite=True)
+    with pytest.raises(ConversionError, match="Dataset990_TMCASynthetic"):
+        make_synthetic_dataset(str(tmp_path), 990, name="Other", num_train=2, num_test=0, size=32, overwrite=True)
     assert not os.path.exists(os.path.join(str(tmp_path), "Dataset990_Other"))
 
 
 def test_empty_fraction(tmp_path):
-    folder = syn.make_synthetic_dataset(str(tmp_path), 992, num_train=8, num_test=4, size=32, empty_fraction=0.5,
+    folder = make_synthetic_dataset(str(tmp_path), 992, num_train=8, num_test=4, size=32, empty_fraction=0.5,
                                         seed=2)
     reports = json.load(open(os.path.join(folder, "reports.json")))
     n_empty = {"Tr": 0, "Ts": 0}
@@ -336,16 +342,16 @@ def test_empty_fraction(tmp_path):
 
 def test_invalid_arguments(tmp_path):
     with pytest.raises(ValueError):
-        syn.make_synthetic_dataset(str(tmp_path), 990, dim=4)
+        make_synthetic_dataset(str(tmp_path), 990, dim=4)
     with pytest.raises(ValueError):
-        syn.make_synthetic_dataset(str(tmp_path), 990, num_lesions=(4, 7))
+        make_synthetic_dataset(str(tmp_path), 990, num_lesions=(4, 7))
     with pytest.raises(ValueError):
-        syn.make_synthetic_dataset(str(tmp_path), 990, size=8)
+        make_synthetic_dataset(str(tmp_path), 990, size=8)
     assert os.listdir(str(tmp_path)) == []
 
 
 def test_cli(tmp_path, monkeypatch, capsys):
-    syn.main(["-d", "993", "-o", str(tmp_path), "--num_train", "2", "--num_test", "1", "--size", "32",
+    cli.main(["-d", "993", "-o", str(tmp_path), "--num_train", "2", "--num_test", "1", "--size", "32",
               "--seed", "4"])
     out = capsys.readouterr().out
     folder = os.path.join(str(tmp_path), "Dataset993_TMCASynthetic")
@@ -356,22 +362,22 @@ def test_cli(tmp_path, monkeypatch, capsys):
     # default output folder: $nnUNet_raw; refuses to overwrite without --overwrite
     monkeypatch.setenv("nnUNet_raw", str(tmp_path))
     with pytest.raises(SystemExit) as e:
-        syn.main(["-d", "993", "--num_train", "2", "--num_test", "1", "--size", "32"])
+        cli.main(["-d", "993", "--num_train", "2", "--num_test", "1", "--size", "32"])
     assert e.value.code != 0
     assert "Dataset993_TMCASynthetic" in capsys.readouterr().err
-    syn.main(["-d", "993", "--num_train", "2", "--num_test", "0", "--dim", "3", "--overwrite"])
+    cli.main(["-d", "993", "--num_train", "2", "--num_test", "0", "--dim", "3", "--overwrite"])
     assert json.load(open(os.path.join(folder, "dataset.json")))["file_ending"] == ".nii.gz"
 
 
 def test_cli_lesion_counts(tmp_path, capsys):
     """--num_lesions 6 6 fills all six cells (each report names 1-3 of them); 7 is refused with exit 1."""
-    syn.main(["-d", "994", "-o", str(tmp_path), "--num_train", "3", "--num_test", "0", "--size", "48",
+    cli.main(["-d", "994", "-o", str(tmp_path), "--num_train", "3", "--num_test", "0", "--size", "48",
               "--num_lesions", "6", "6", "--num_targets", "1", "1", "--typo_rate", "0"])
     folder = os.path.join(str(tmp_path), "Dataset994_TMCASynthetic")
     reports = json.load(open(os.path.join(folder, "reports.json")))
     for i in range(3):  # the same stream as the CLI's case i: six lesions, one target
-        _, _, report, meta = syn.sample_case(np.random.default_rng([0, 0, i]), 48, 2, (6, 6), (1, 1), typo_rate=0.0)
+        _, _, report, meta = sample_case(np.random.default_rng([0, 0, i]), 48, 2, (6, 6), (1, 1), typo_rate=0.0)
         assert len(meta["lesions"]) == 6 and len(meta["targets"]) == 1 and reports[f"synth_{i:04d}"] == report
     with pytest.raises(SystemExit) as e:
-        syn.main(["-d", "995", "-o", str(tmp_path), "--num_train", "2", "--num_lesions", "7", "7"])
+        cli.main(["-d", "995", "-o", str(tmp_path), "--num_train", "2", "--num_lesions", "7", "7"])
     assert e.value.code == 1 and "num_lesions" in capsys.readouterr().err

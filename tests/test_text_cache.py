@@ -70,7 +70,8 @@ def test_cache_miss_then_hit_then_incremental(tmp_path, encoder):
 def test_stale_cache_is_rebuilt(tmp_path, encoder, monkeypatch):
     ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, logger=lambda m: None)
     real = cache_mod.encoder_identity
-    monkeypatch.setattr(cache_mod, "encoder_identity", lambda n, l: {**real(n, l), "config_sha256": "changed"})
+    monkeypatch.setattr(cache_mod, "encoder_identity",
+                        lambda name, length: {**real(name, length), "config_sha256": "changed"})
     logs = []
     t = ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, logger=logs.append)
     assert any("another encoder configuration" in m for m in logs)
@@ -121,3 +122,44 @@ def test_table_lookup_errors(tmp_path, encoder):
         t.rows_for(["a", "zzz"])
     with pytest.raises(TextCacheError, match="not in the text cache"):
         load_table(t.path).bind_cases({"q": "never encoded"})
+
+
+def test_cache_of_the_padded_format_v1_is_rebuilt_not_read(tmp_path, encoder):
+    from safetensors.numpy import save
+    t = ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, logger=lambda m: None)
+    open(t.path, "wb").write(save({"tokens": t.tokens, "mask": t.mask.astype(np.uint8), "pooled": t.pooled},
+                                  metadata={"format": "nnunetv2_tmca.text_cache.v1",
+                                            "identity": json.dumps(t.identity), "hashes": json.dumps(t.hashes)}))
+    with pytest.raises(TextCacheError, match="corrupt text cache .*format tag"):
+        load_table(t.path)
+    logs = []
+    t2 = ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, logger=logs.append)
+    assert any("WARNING" in m and "Rebuilding" in m for m in logs) and "0 cached, 3 to encode" in logs[-1]
+    assert load_table(t2.path).hashes == t.hashes and np.allclose(load_table(t2.path).tokens, t.tokens)
+
+
+def test_rows_of_derived_texts_stay_only_when_the_caller_names_them(tmp_path, encoder):
+    from nnunetv2_tmca.mirroring.keys import mirrored_texts, with_mirrored_reports
+    from nnunetv2_tmca.reports import text_hash
+    mirrored = text_hash("two lesions, upper right and lower left.")  # REPORTS["a"] after a left-right flip
+    ensure_text_encodings(with_mirrored_reports(REPORTS, ["left_right"]), str(tmp_path), encoder=encoder,
+                          logger=lambda m: None)  # as the trainer does with text-consistent mirroring
+    kept = ensure_text_encodings(REPORTS, str(tmp_path), logger=lambda m: None, derived_texts=mirrored_texts)
+    assert mirrored in load_table(kept.path).hashes and len(kept.hashes) > 3  # nothing encoded, nothing removed
+    logs = []
+    pruned = ensure_text_encodings(REPORTS, str(tmp_path), logger=logs.append)
+    assert mirrored not in load_table(pruned.path).hashes and len(pruned.hashes) == 3
+    assert "no longer in the reports removed" in logs[-1]
+
+
+def test_encode_reports_cli_keeps_the_mirrored_rows(monkeypatch, encoder, tmp_path):
+    from nnunetv2_tmca.mirroring.keys import mirrored_texts
+    from nnunetv2_tmca.text import cli
+    seen = {}
+
+    def fake(dataset, *args, **kwargs):
+        seen.update(kwargs)
+        return REPORTS, ensure_text_encodings(REPORTS, str(tmp_path), encoder=encoder, logger=lambda m: None)
+    monkeypatch.setattr(cache_mod, "encode_dataset_reports", fake)
+    cli.main(["-d", "1", "--units", "report"])
+    assert seen["derived_texts"] is mirrored_texts

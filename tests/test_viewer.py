@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import clean_env
+from helpers import clean_env
 
 MARKER = "Zqxvwk marker sentence."  # appended to every report: must never reach the server's output
 CHROMIUM = os.environ.get("TMCA_CHROMIUM", "/usr/bin/chromium")
@@ -36,8 +36,9 @@ def viewer(trained_tiny_model, tmp_path_factory):
     reports_path.write_text(json.dumps(reports))
     saved = work / "saved"
     log = open(work / "server.log", "w+")
-    proc = subprocess.Popen(["nnUNetv2_tmca_viewer", "-m", str(model), "-f", "0", "-i", os.path.join(folder, "imagesTs"),
-                             "--labels", os.path.join(folder, "labelsTs"), "--reports", str(reports_path),
+    proc = subprocess.Popen(["nnUNetv2_tmca_viewer", "-m", str(model), "-f", "0",
+                             "-i", os.path.join(folder, "imagesTs"), "--labels", os.path.join(folder, "labelsTs"),
+                             "--reports", str(reports_path),
                              "--save_folder", str(saved), "-device", "cpu"],
                             env=clean_env(root), stdout=subprocess.PIPE, stderr=log, text=True)
     lines = queue.Queue()

@@ -8,13 +8,14 @@ from __future__ import annotations
 import sys
 from typing import Iterable
 
+from nnunetv2_tmca.errors import TMCAUserError
 from nnunetv2_tmca.reports import format_ids
 
 SPLITS = ("train", "val", "test")
 MAX_IDS_SHOWN = 20
 
 
-class ConversionError(RuntimeError):
+class ConversionError(TMCAUserError, RuntimeError):
     """A conversion problem; the message names folders, files and case ids, never report text."""
 
 

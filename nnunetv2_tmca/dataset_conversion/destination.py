@@ -18,10 +18,10 @@ SPLITS_FILENAME = "splits_final.json"
 
 @dataclass(frozen=True)
 class Destination:
-    """The folders and files one conversion writes."""
+    """The folders and files one conversion writes (``preprocessed_root`` None: a raw dataset only)."""
     folder_name: str  # DatasetXXX_Name
     raw_root: str
-    preprocessed_root: str
+    preprocessed_root: Optional[str] = None
 
     @property
     def raw_dir(self) -> str:
@@ -79,11 +79,11 @@ def _check_id_unused(folder_name: str, roots: Sequence[Optional[str]]) -> None:
                     f"nnU-Net needs ids to be unique. Choose another -d or remove that folder.")
 
 
-def _check_not_existing(raw_dir: str, splits_file: str) -> None:
+def _check_not_existing(raw_dir: str, splits_file: Optional[str]) -> None:
     if os.path.isdir(raw_dir) and os.listdir(raw_dir):
         raise ConversionError(f"{raw_dir} already exists and is not empty; nothing was changed. "
                               f"Pass --overwrite (overwrite=True) to replace it.")
-    if os.path.exists(splits_file):
+    if splits_file and os.path.exists(splits_file):
         raise ConversionError(f"{splits_file} already exists; nothing was changed. "
                               f"Pass --overwrite (overwrite=True) to replace it.")
 
@@ -98,6 +98,16 @@ def check_destination_of(dataset_id: int, name: str, overwrite: bool = False, ra
                                         nnunet_root(None, "nnUNet_results", required=False)))
     if not overwrite:
         _check_not_existing(dest.raw_dir, dest.splits_file)
+    return dest
+
+
+def check_raw_destination(dataset_id: int, name: str, raw_root: str, overwrite: bool = False) -> Destination:
+    """The :class:`Destination` of a dataset written to ``raw_root`` only (no splits file, e.g. the synthetic
+    generator); ConversionError if the id is taken there or (without ``overwrite``) the dataset exists."""
+    dest = Destination(dataset_folder_name(dataset_id, name), os.path.abspath(os.fspath(raw_root)))
+    _check_id_unused(dest.folder_name, (dest.raw_root,))
+    if not overwrite:
+        _check_not_existing(dest.raw_dir, None)
     return dest
 
 

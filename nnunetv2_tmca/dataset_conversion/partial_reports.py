@@ -1,4 +1,5 @@
-"""Datasets where only some training cases have a report (issue #15: the few-reports curve).
+"""Datasets where only some training cases have a report (the few-reports curve; documentation/benchmarks.md,
+Few reports).
 
 ``choose_cases_with_report(ids, f, seed)``: a seeded share f of the cases, round(f * n) of them, taken
 from one seeded permutation, so the sets are nested over fractions (10 % within 25 % within 50 %).

@@ -11,7 +11,7 @@ Two source layouts:
 
 train + val -> imagesTr (fold 0 of splits_final.json = official train/val), test -> imagesTs.
 Images are 8-bit grey PNG. Left/right in these reports is the side of the IMAGE (checked on
-the data: 98% of "left lung" masks lie in the image's left half), so dataset.json says
+the data, documentation/reports_in_practice.md: "left lung" masks lie in the image's left half), so dataset.json says
 ``"report_axes": {"left_right": 1, "upper_lower": 0}`` and ``"laterality": "image"``.
 """
 from __future__ import annotations

@@ -152,16 +152,19 @@ def ids_by_split(cases: List[Case]) -> Dict[str, List[str]]:
 
 def write_dataset_json(folder: str, dataset_name: str, *, channel_names: Dict[str, str], target: str,
                        num_training: int, tmca: dict, description: Optional[str], reference: Optional[str],
-                       license: str) -> None:
-    """``folder/dataset.json`` via nnU-Net's ``generate_dataset_json`` (+ ``"tmca"``), written atomically."""
+                       license: str, file_ending: str = ".png", converted_by: str = "nnunetv2_tmca_convert",
+                       num_test: Optional[int] = None) -> None:
+    """``folder/dataset.json`` via nnU-Net's ``generate_dataset_json`` (+ ``"numTest"`` if given, ``"tmca"``),
+    written atomically."""
     from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
 
     # generate_dataset_json writes non-atomically: let it write into a temp folder, then os.replace
     tmp_dj = tempfile.mkdtemp(prefix=".dataset_json.", dir=folder)
     generate_dataset_json(tmp_dj, dict(channel_names), {"background": 0, target: 1},
-                          num_training, ".png", dataset_name=dataset_name,
+                          num_training, file_ending, dataset_name=dataset_name,
                           description=description, reference=reference, license=license,
-                          converted_by="nnunetv2_tmca_convert", tmca=tmca)
+                          converted_by=converted_by, **({} if num_test is None else {"numTest": num_test}),
+                          tmca=tmca)
     os.replace(os.path.join(tmp_dj, "dataset.json"), os.path.join(folder, "dataset.json"))
     os.rmdir(tmp_dj)
 

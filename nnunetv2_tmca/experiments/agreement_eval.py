@@ -104,7 +104,7 @@ def flagged_dice(results: dict) -> dict:
 def synthetic_layouts(raw: str, case_ids, seed: int, num_lesions, size: int = 64, dim: int = 2) -> dict:
     """case id -> (lesion cells, target cells) of a generated test case, regenerated from the generator's seed
     (checked against the written label)."""
-    from nnunetv2_tmca.dataset_conversion.synthetic_images import sample_case
+    from nnunetv2_tmca.synthetic.images import sample_case
 
     reader_labels = os.path.join(raw, "labelsTs")
     from nnunetv2_tmca.evaluation.evaluate import get_reader
@@ -117,8 +117,8 @@ def synthetic_layouts(raw: str, case_ids, seed: int, num_lesions, size: int = 64
         written = reader.read_seg(os.path.join(reader_labels, case + ending))[0][0] > 0
         if not np.array_equal(written.reshape(mask.shape), mask > 0):
             raise ValueError(f"case {case}: regenerated mask differs from {reader_labels}; wrong --seed/--num_lesions")
-        layouts[case] = ({(l["side"], l["zone"]) for l in meta["lesions"]},
-                         {(l["side"], l["zone"]) for l in meta["lesions"] if l["target"]})
+        layouts[case] = ({(lesion["side"], lesion["zone"]) for lesion in meta["lesions"]},
+                         {(lesion["side"], lesion["zone"]) for lesion in meta["lesions"] if lesion["target"]})
     return layouts
 
 

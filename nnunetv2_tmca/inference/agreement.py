@@ -13,8 +13,8 @@ and q (without), per case:
 and the score, in [0, 1], high when report and image agree: ``score = sqrt(S * C) * K``, the geometric
 mean of support and coverage (how much the report's mask and the image's own finding overlap, each
 side's share) times certainty; 0 when the report's mask is empty but the image shows something, 1 when
-both are empty. The combination was chosen on the first of three training runs per set and confirmed on
-the other two (documentation/benchmarks.md, "Agreement score").
+both are empty. Why this combination: documentation/agreement.md; its AUROCs: documentation/benchmarks.md,
+Agreement score.
 ``flags`` name what lowered it (:data:`FLAGS`). What it cannot see: a wrong report that names a place
 where the image also has a look-alike finding agrees with that image as well as the true one; see
 documentation/agreement.md for the measured AUROCs and the limits.

@@ -16,7 +16,8 @@ import os
 
 import torch
 
-from nnunetv2_tmca.cli_errors import UserInputError, one_line_errors
+from nnunetv2_tmca.cli_errors import one_line_errors
+from nnunetv2_tmca.errors import UserInputError
 
 
 def _add_common_arguments(p: argparse.ArgumentParser):

@@ -16,7 +16,7 @@ import contextlib
 import inspect
 import os
 
-from nnunetv2_tmca.cli_errors import UserInputError
+from nnunetv2_tmca.errors import UserInputError
 from nnunetv2_tmca.io_utils import AGREEMENT_FILE, replace_durably, same_path
 
 PARTIAL_PREFIX = ".tmca_partial-"

@@ -116,7 +116,7 @@ def visualize_cases(predictor, input_folder: str, output_folder: str, reference_
     case_ids = [os.path.basename(f[0])[:-(len(ending) + 5)] for f in lists]
     unknown = sorted(set(cases or ()) - set(case_ids))
     if unknown:
-        from nnunetv2_tmca.cli_errors import UserInputError
+        from nnunetv2_tmca.errors import UserInputError
         from nnunetv2_tmca.reports import format_ids
         raise UserInputError(f"--cases names {format_ids(unknown)} without images CASE_0000{ending} in {input_folder}.")
     wanted = [(c, f) for c, f in zip(case_ids, lists) if cases is None or c in cases]

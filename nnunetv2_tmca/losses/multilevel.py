@@ -7,12 +7,9 @@ warmed up linearly. Settings (each one switch of an ablation):
     embedding per case, every case with a report takes part);
   ``positives``, ``positive_threshold``: which pairs are positives of the soft targets (see tssd.py);
   ``pixel_weight`` = 0 drops the pixel term.
-``mode='global'`` is the earlier, confounded ablation: whole-image pooling, hard one-to-one targets and
-no pixel term at once. Under DDP the region term's gradient is scaled so that DDP's average equals the
-single-process gradient on the concatenated batch (distributed.py).
-Measured (3 runs per set; documentation/benchmarks.md, "Nested ablations"): the losses at one of the default's
-two stages instead of both never differ by the rule (demo +2.8, clinical -8.7 with one failed run, harder +0.9,
-QaTa-COV19 -0.7 [-1.1, -0.2] per-image Dice) and save no measurable time; the two stages' runs are the steadier.
+Under DDP the region term's gradient is scaled so that DDP's average equals
+the single-process gradient on the concatenated batch (distributed.py).
+Why two aligned stages rather than one: documentation/benchmarks.md, Nested ablations.
 Inputs are plain tensors: the per-stage outputs of the alignment heads, a foreground mask per
 stage, the text-group id of each row and whether the row carries a real report.
 """
@@ -31,13 +28,11 @@ POSITIVES = ("group", "target", "text")
 
 class MultiLevelAlignmentLoss(nn.Module):
     def __init__(self, stage_weights: dict, tau: float = 0.1, region_weight: float = 1.0,
-                 pixel_weight: float = 1.0, mode: str = "region", region_pooling: str = "target",
+                 pixel_weight: float = 1.0, region_pooling: str = "target",
                  positives: str = "group", positive_threshold: float = 0.95,
                  group_embeddings: torch.Tensor | None = None):
         """``group_embeddings`` (num_groups, D) unit vectors, row g for text group g: needed by positives="text"."""
         super().__init__()
-        if mode not in ("region", "global"):
-            raise ValueError(f"mode must be 'region' or 'global', not {mode!r}")
         if region_pooling not in ("target", "image"):
             raise ValueError(f"region_pooling must be 'target' or 'image', not {region_pooling!r}")
         if positives not in POSITIVES:
@@ -46,19 +41,13 @@ class MultiLevelAlignmentLoss(nn.Module):
             raise ValueError("positives='text' needs the text groups' embeddings")
         total = sum(stage_weights.values())
         self.stage_weights = {int(s): w / total for s, w in stage_weights.items() if w > 0}
-        self.tau, self.region_weight, self.pixel_weight, self.mode = tau, region_weight, pixel_weight, mode
-        self.region_pooling = "image" if mode == "global" else region_pooling
+        self.tau, self.region_weight, self.pixel_weight = tau, region_weight, pixel_weight
+        self.region_pooling = region_pooling
         self.positives, self.positive_threshold = positives, positive_threshold
         self.register_buffer("group_embeddings", group_embeddings if positives == "text" else None, persistent=False)
 
-    @staticmethod
-    def _row_ids(n: int, device) -> torch.Tensor:
-        rank = torch.distributed.get_rank() if torch.distributed.is_available() and \
-            torch.distributed.is_initialized() else 0
-        return torch.arange(n, device=device) + rank * (1 << 20)
-
     def _similarity(self, groups: torch.Tensor, descriptors: torch.Tensor | None) -> torch.Tensor | None:
-        if self.mode == "global" or self.positives == "group":
+        if self.positives == "group":
             return None
         if self.positives == "target":
             return descriptors @ descriptors.t()
@@ -82,17 +71,16 @@ class MultiLevelAlignmentLoss(nn.Module):
             mask = target if valid_px is None else target * valid_px
             pooling_mask = torch.ones_like(target) if self.region_pooling == "image" else mask
             v, has_target = region_embeddings(out["pixel_emb"], pooling_mask, out.get("pixel_inv_norm"))
-            group = self._row_ids(len(group_ids), group_ids.device) if self.mode == "global" else group_ids
             descriptors = (target_descriptor(mask),) if self.positives == "target" else ()
             v_all, t_all, g_all, tgt_all, rep_all, *d_all, _ = gather_rows(
-                v, out["text_emb"], group, has_target & has_report, has_report, *descriptors)
+                v, out["text_emb"], group_ids, has_target & has_report, has_report, *descriptors)
             positives = positive_pairs(g_all, self._similarity(g_all, d_all[0] if d_all else None),
                                        self.positive_threshold)
             region = world_scaled(soft_contrastive(semantic_distance(v_all, t_all), positives, tgt_all, rep_all,
                                                    self.tau))
             pixel = pixel_alignment_loss(out["logits"], target, has_report if pixel_rows is None else pixel_rows,
                                          valid_px) \
-                if self.mode == "region" and self.pixel_weight > 0 else region * 0
+                if self.pixel_weight > 0 else region * 0
             total = total + w * (self.region_weight * region + self.pixel_weight * pixel)
             parts["region"] += w * float(region.detach())
             parts["pixel"] += w * float(pixel.detach())

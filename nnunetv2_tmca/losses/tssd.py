@@ -12,17 +12,14 @@ Soft targets: q_ij = s_ij / sum_j s_ij with s_ij = 1 if
       paraphrases of one finding ("Two lesions, upper left and lower right." / "There are 2 nodules: upper left
       and lower right.") are positives, not negatives; theta = 0.95;
     "text": cos of the frozen encoder's pooled report embeddings. Not the default: a general sentence encoder
-      cannot tell a paraphrase from a side swap (MiniLM: cos 0.999 between "... upper left and lower right" and
-      "... lower left and upper right", 0.49-0.80 between paraphrases);
-    "group": no similarity, exact groups only (the setting before #16),
+      scores a side swap (same words) closer than a paraphrase (why: documentation/benchmarks.md, Positive pairs);
+    "group": no similarity, exact groups only (the trainer's default),
   else 0.
 L_region = 1/2 [ CE(q_i., softmax_j(-d(i, j) / tau)) averaged over cases with a target
                + CE(q_.j, softmax_i(-d(i, j) / tau)) averaged over reports with a positive ].
 Cases without target (empty patch) skip the term; if no pair is informative it is 0.
-Measured (3 runs, demo-sized set; documentation/benchmarks.md, "Nested ablations"): one whole-image pooled
-pair instead of the target region costs 17.7 per-image Dice (QaTa-COV19 -1.6 [-2.5, -0.7]; clinical-style reports
-+3.7 with them but -18.1 without a report; harder set a tie); "target" positives tie with "group" (-0.9
-[-2.0, +0.1]) at 20 % more time per epoch.
+Why pooling inside the target (not the whole image) and "group" positives by default: documentation/benchmarks.md,
+Nested ablations.
 """
 from __future__ import annotations
 

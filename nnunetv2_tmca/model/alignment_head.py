@@ -8,10 +8,9 @@ S_s, the head's pixel input, is the encoder's skip at stage s's resolution (``al
 default): the tensor the decoder concatenates at that stage, computed from the image alone, the "low-level
 image features" of the paper's multi-level alignment. So P_s and the region embeddings pooled from it
 (TSSD) never depend on the report; only the logit z_s (through t_s and m_s) does, so the target map stays
-report-conditioned. ``align_features = "skip_global"`` adds the encoder's bottleneck C (whole-patch context,
-also text-free): P_s = phi_s(S_s) + up(W_c C) + W_p pos. ``align_features = "decoder"`` (the trainer's default before 0.4.0) reads the decoder
-features F_s after cross-attention and FiLM instead, which carry the report (FiLM's beta(u) adds a
-report-only offset to every pixel, and every coarser stage's LGTE has already acted on F_s).
+report-conditioned. ``align_features = "decoder"`` reads the decoder features F_s after cross-attention and
+FiLM instead, which carry the report (FiLM's beta(u) adds a report-only offset to every pixel, and every
+coarser stage's LGTE has already acted on F_s).
 phi_s is a 1x1 convolution, psi_s a linear layer; kappa_s (init 10) and b_s (init -5) are learned;
 ``use_position = False`` drops W_p pos(x).
 The unit pixel embeddings P_s / ||P_s|| are never materialised at full resolution: the head returns
@@ -24,44 +23,37 @@ from torch import nn
 from torch.nn import functional as F
 
 from nnunetv2_tmca.model.attention_grid import add_block_upsampled
-from nnunetv2_tmca.model.pointwise import pointwise_conv
 from nnunetv2_tmca.model.position import PositionProjection
 
 
 class AlignmentHead(nn.Module):
     def __init__(self, channels: int, text_dim: int, align_dim: int, conv_op, attention_channels: int | None = None,
-                 use_position: bool = True, context_channels: int | None = None):
+                 use_position: bool = True):
         super().__init__()
         self.attention_readout = conv_op(attention_channels, 1, 1, 1, 0, bias=False) if attention_channels else None
         self.pixel_proj = conv_op(channels, align_dim, 1, 1, 0, bias=True)
-        # align_features "skip_global": + up(W_c C), C the encoder's bottleneck (whole-patch context, text-free)
-        self.context_proj = conv_op(context_channels, align_dim, 1, 1, 0, bias=False) if context_channels else None
         self.pixel_position = PositionProjection(align_dim, conv_op) if use_position else None
         self.text_proj = nn.Linear(text_dim, align_dim)
         self.logit_scale = nn.Parameter(torch.tensor(10.0))
         self.logit_bias = nn.Parameter(torch.tensor(-5.0))
 
     def forward(self, features: torch.Tensor, pooled_text: torch.Tensor, attended: torch.Tensor | None = None,
-                attention_pool=None, context: torch.Tensor | None = None) -> dict:
+                attention_pool=None) -> dict:
         """``features``: the pixel input S_s (see the module docstring); ``attended``: the attention mixture m on
-        the attention grid, pooled by ``attention_pool`` or not; ``context``: the bottleneck C (``skip_global``)."""
-        pixel = pointwise_conv(features, self.pixel_proj)  # (B, e, *S)
-        if self.context_proj is not None:
-            # W_c up(C) = up(W_c C) for a 1x1 projection: project at the bottleneck's resolution, then upsample
-            ctx = pointwise_conv(context, self.context_proj)
-            pixel = pixel + F.interpolate(ctx, size=pixel.shape[2:], mode="bilinear" if pixel.ndim == 4
-                                          else "trilinear", align_corners=False)
+        the attention grid, pooled by ``attention_pool`` or not."""
+        pixel = self.pixel_proj(features)  # (B, e, *S)
         if self.pixel_position is not None:
             pixel = pixel + self.pixel_position(features)
         b, e = pixel.shape[:2]
         flat = pixel.reshape(b, e, -1)
-        # 1 / max(||P||, 1e-6), (B, 1, N); a sum of squares: ~4x faster on the CPU than vector_norm across dim 1
+        # 1 / max(||P||, 1e-6), (B, 1, N), as a sum of squares: faster than vector_norm across dim 1
+        # (documentation/benchmarks.md, "CPU kernels")
         inv_norm = (flat * flat).sum(1, keepdim=True).clamp_min(1e-12).rsqrt()
         text = F.normalize(self.text_proj(pooled_text), dim=1)
         cos = torch.bmm(text[:, None, :], flat) * inv_norm  # (B, 1, N)
         logits = (self.logit_scale * cos + self.logit_bias).reshape(b, 1, *pixel.shape[2:])
         if self.attention_readout is not None and attended is not None:
             # r^T up(A) = up(r^T A) for the block upsampling: read out on the grid, then spread
-            logits = add_block_upsampled(logits, pointwise_conv(attended, self.attention_readout), attention_pool)
+            logits = add_block_upsampled(logits, self.attention_readout(attended), attention_pool)
         return {"pixel_emb": pixel, "pixel_inv_norm": inv_norm.reshape(b, 1, *pixel.shape[2:]), "text_emb": text,
                 "logits": logits}

@@ -8,10 +8,8 @@ Given stage features F (B, C, *S), adapted tokens U (B, L, d) with mask and pool
   3. target map as spatial attention:             F <- F * (1 + alpha * M),  M = sigmoid(z) from the
      stage's AlignmentHead (the aligned space of the contrastive loss), alpha a learned scalar; the head's
      pixel embeddings come from the encoder skip S_s (text-free), its logit z from them, t(u) and m.
-Measured (3 runs, demo-sized set of one-sentence reports; documentation/benchmarks.md, "Nested ablations"):
-cross-attention (-0.2), FiLM (+1.1) and the target gate (+2.2) each tie with the full model when switched off
-alone; on clinical-style reports (several findings, 3 runs) cross-attention is what reads them: -49.8 per-image
-Dice without it (QaTa-COV19 -0.8 [-1.3, -0.2], harder set a tie). FiLM and the gate cost no measurable time.
+Why each part is on: documentation/benchmarks.md, "Nested ablations" and "Nested ablations on
+clinical-style reports" (cross-attention is what reads reports of several findings).
 g_a, gamma, beta and alpha start at zero, so an untrained block is the identity. The attention
 mixture m also feeds the target-map logit (see AlignmentHead), so the pixel term trains the
 attention directly instead of only through the gate g_a.
@@ -27,7 +25,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from nnunetv2_tmca.model.attention_grid import add_block_upsampled, avg_pool_grid
-from nnunetv2_tmca.model.pointwise import pointwise_conv
 from nnunetv2_tmca.model.position import PositionProjection
 
 
@@ -40,8 +37,8 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     """softmax(c q k^T + b) v with a per-key bias b (B, L) (-inf at padding) that may need a gradient, c = dh^-1/2.
 
     A differentiable ``attn_mask`` sends scaled_dot_product_attention to its math path, which keeps the whole
-    (B, h, N, L) attention for backward: at ~300 report tokens ~9x the memory and ~4x the time of the fused kernel
-    (documentation/benchmarks.md, "Clinical-style reports"). The bias becomes one more key dimension instead:
+    (B, h, N, L) attention for backward (cost: documentation/benchmarks.md, "Clinical-style reports"). The bias
+    becomes one more key dimension instead:
     q' = [q, 1], k' = [k, b / c], v' = [v, 0] give c q'.k' = c q.k + b exactly, and the padding stays a
     constant bool mask, so the fused kernel runs and b still gets its gradient (through k'). The head dimension is
     padded with zeros to a ``multiple`` (default: 8 on CUDA, whose fused kernels need it, 1 elsewhere)."""
@@ -74,12 +71,12 @@ class CrossModalAttention(nn.Module):
         """Returns F + up(g_a * W_o m) and the attention mixture m (B, attention_dim, *grid) on the grid."""
         b, h, dh = feat.shape[0], self.heads, self.head_dim
         grid = feat if pool is None else avg_pool_grid(feat, pool)
-        q = pointwise_conv(grid, self.q)
+        q = self.q(grid)
         if self.q_position is not None:
             q = q + self.q_position(q)
         spatial = q.shape[2:]
         # contiguous (B, h, N, dh) queries let PyTorch pick its fused (flash) kernel, which keeps no
-        # (B, h, N, L) attention matrix for the backward pass: ~2.5x less memory and ~3x faster on CPU
+        # (B, h, N, L) attention matrix for the backward pass (benchmarks/attention_kernel.py)
         q = q.reshape(b, h, dh, -1).transpose(2, 3).contiguous()
         k, v = self.kv(tokens).reshape(b, tokens.shape[1], 2, h, dh).permute(2, 0, 3, 1, 4)  # (B, h, L, dh)
         # mask: bool (valid tokens), or float: the additive log-relevance of each token's sentence, -inf at padding
@@ -89,9 +86,8 @@ class CrossModalAttention(nn.Module):
             mixed = biased_attention(q, k, v, mask)
         mixed = mixed.transpose(2, 3).reshape(b, h * dh, *spatial)
         # the gate folded into W_o (g_a * (W_o m + b) = (g_a W_o) m + g_a b): no full-size product with g_a
-        weight = self.out.weight
-        delta = pointwise_conv(mixed, self.out, weight * self.gate.reshape(-1, *([1] * (weight.ndim - 1))),
-                               self.out.bias * self.gate)
+        weight = self.out.weight * self.gate.reshape(-1, *([1] * (self.out.weight.ndim - 1)))
+        delta = (F.conv2d if mixed.ndim == 4 else F.conv3d)(mixed, weight, self.out.bias * self.gate)
         return add_block_upsampled(feat, delta, pool), mixed
 
 
@@ -117,7 +113,7 @@ class LGTEBlock(nn.Module):
         self.film = FiLM(channels, text_dim) if use_film else None
         self.target_gate = nn.Parameter(torch.zeros(())) if use_target_map else None
 
-    def forward(self, feat, tokens, mask, pooled, head=None, attention_pool=None, head_input=None, head_context=None):
+    def forward(self, feat, tokens, mask, pooled, head=None, attention_pool=None, head_input=None):
         """Returns the enhanced features and the alignment head's outputs (or None).
         ``attention_pool``: per-axis pooling of the attention grid (see ``query_pooling``); ``head_input``: the
         head's pixel input (the encoder skip, untouched by the report), None = the features after attention and
@@ -127,7 +123,7 @@ class LGTEBlock(nn.Module):
             feat, attended = self.attention(feat, tokens, mask, attention_pool)
         if self.film is not None:
             feat = self.film(feat, pooled)
-        aligned = head(feat if head_input is None else head_input, pooled, attended, attention_pool, head_context) \
+        aligned = head(feat if head_input is None else head_input, pooled, attended, attention_pool) \
             if head is not None else None
         if self.target_gate is not None and aligned is not None:
             target_map = torch.sigmoid(aligned["logits"])

@@ -8,7 +8,7 @@ With adapted token states U_l (B, L, d) and the sentence s_l of each token:
 The masks train q and W: the text side of the contrastive loss must match the target region, and the
 attention must bring the target's words, so the sentences that describe the target gain weight and other
 findings, negated places and boilerplate lose it. A one-sentence report has r = 1 and b = 0: u is the mean of
-its tokens, as before. r is what ``nnUNetv2_tmca_visualize`` reports as each sentence's relevance.
+its tokens, as for whole reports. r is what ``nnUNetv2_tmca_visualize`` reports as each sentence's relevance.
 """
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from nnunetv2_tmca.model.sentence_packing import from_lanes, pack_sentences, to_lanes
 from nnunetv2_tmca.model.sentence_pooling import SentencePooling
@@ -111,12 +110,9 @@ class TextAdapter(nn.Module):
         if sentence is None or self.sentence_pooling is None:
             return self.encoder(emb, src_key_padding_mask=~mask)
         if torch.compiler.is_compiling():  # packing has data-dependent shapes; the same values without it
-            blocked = (sentence[:, :, None] != sentence[:, None, :]) & (sentence[:, :, None] >= 0)
-            blocked = (blocked | ~mask[:, None, :]) & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
-            allowed = ~blocked[:, None]  # (B, 1, L, L), shared by the heads
-            for layer in self.encoder.layers:
-                emb = _encoder_layer(layer, emb, lambda qkv, heads: _masked_attention(qkv, heads, allowed))
-            return emb
+            same = (sentence[:, :, None] == sentence[:, None, :]) | (sentence[:, :, None] < 0)
+            allowed = (same & mask[:, None, :]) | torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+            return self.encoder(emb, mask=self._blocked_per_head(allowed[:, None]))
         valid = mask.reshape(-1).nonzero().squeeze(1)
         x = self._contextualise_packed(emb.reshape(-1, emb.shape[-1]).index_select(0, valid), mask, sentence, valid)
         return emb.reshape(-1, emb.shape[-1]).index_copy(0, valid, x).reshape(emb.shape)
@@ -127,35 +123,16 @@ class TextAdapter(nn.Module):
         if isinstance(self.encoder, nn.Identity):
             return x
         layout = pack_sentences(mask, sentence, valid)
+        return from_lanes(self.encoder(to_lanes(x, layout), mask=self._blocked_per_head(layout.allowed)), layout)
 
-        def attend(qkv, heads):
-            return from_lanes(_masked_attention(to_lanes(qkv, layout), heads, layout.allowed), layout)
-
-        for layer in self.encoder.layers:
-            x = _encoder_layer(layer, x, attend)
-        return x
+    def _blocked_per_head(self, allowed: torch.Tensor) -> torch.Tensor:
+        """(R, 1, T, T) bool "may attend" -> the (R * heads, T, T) "blocked" mask of nn.TransformerEncoder."""
+        rows, _, length, _ = allowed.shape
+        heads = self.encoder.layers[0].self_attn.num_heads
+        return (~allowed).expand(rows, heads, length, length).reshape(rows * heads, length, length)
 
 
 def _first_only(mask: torch.Tensor) -> torch.Tensor:
     first = torch.zeros_like(mask)
     first[:, 0] = True
     return first
-
-
-def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, attend) -> torch.Tensor:
-    """The pre-norm ``layer`` (ReLU, no dropout) with its own parameters; ``attend(qkv, heads)`` turns the (..., 3d)
-    query/key/value projections of x into the (..., d) attention mixture (within sentences: ``_masked_attention``
-    on (B, L) rows under a mask, or the same in the lane layout of sentence_packing.py). Same outputs as
-    nn.TransformerEncoderLayer under the per-head (B * h, L, L) sentence mask (tests/test_sentence_units.py)."""
-    attention = layer.self_attn
-    qkv = F.linear(layer.norm1(x), attention.in_proj_weight, attention.in_proj_bias)
-    x = x + attention.out_proj(attend(qkv, attention.num_heads))
-    return x + layer.linear2(F.relu(layer.linear1(layer.norm2(x))))
-
-
-def _masked_attention(qkv: torch.Tensor, heads: int, allowed: torch.Tensor) -> torch.Tensor:
-    """(R, T, 3d) projections -> (R, T, d) multi-head attention under a (R, 1, T, T) bool mask shared by the heads."""
-    rows, length, d = qkv.shape[0], qkv.shape[1], qkv.shape[2] // 3
-    q, k, v = qkv.reshape(rows, length, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
-    mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (R, h, T, dh)
-    return mixed.transpose(1, 2).reshape(rows, length, d)

@@ -1,16 +1,17 @@
 """Cache of frozen-encoder token states, one row per *unique* text: a sentence unit (``units = "sentences"``,
-the default since 0.3.0: real corpora repeat boilerplate sentences) or a whole report (``"report"``).
+the default: real corpora repeat boilerplate sentences) or a whole report (``"report"``).
 
 File: ``$nnUNet_preprocessed/DatasetXXX/tmca_text_cache/<encoder>__S<max_length>.safetensors`` (sentences) or
 ``__L<max_length>`` (reports), never inside the plans' data folder, whose dataset class expects case files only.
 Tensors ``flat`` (T, D) float16 (the valid token states of all rows, one after the other: no padding),
-``lengths`` (N,) int64, ``pooled`` (N, D) float32 (format v1, padded tokens and mask, is still read); the
-header metadata holds the format tag, the encoder identity and the sha256 of each text in
-row order. safetensors never unpickles. A cache whose identity differs is stale, one that
-cannot be parsed or is inconsistent (also: token states whose size contradicts the stored
-identity) is corrupt: both are rebuilt with a warning. Texts that are new since the last run
-are encoded and appended (incremental); rows of texts no longer in the reports are removed, so
-the file holds exactly the current reports' encodings. Writes are atomic.
+``lengths`` (N,) int64, ``pooled`` (N, D) float32; the header metadata holds the format tag, the
+encoder identity and the sha256 of each text in row order. safetensors never unpickles. A cache
+whose identity differs is stale, one that cannot be parsed, has another format tag (also the padded
+format v1) or is inconsistent (also: token states whose size contradicts the stored identity) is
+corrupt: both are rebuilt with a warning. Texts that are new since the last run are encoded and
+appended (incremental); rows of texts no longer in the reports (nor derived from one, see
+``derived_texts``) are removed, so the file holds exactly the current reports' encodings. Writes
+are atomic.
 """
 from __future__ import annotations
 
@@ -18,22 +19,29 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 
+from nnunetv2_tmca.errors import TMCAUserError
 from nnunetv2_tmca.io_utils import atomic_write_bytes
 from nnunetv2_tmca.reports import text_hash
-from nnunetv2_tmca.text.encoder import (DEFAULT_MAX_LENGTH, FrozenTextEncoder, check_max_length, encoder_identity,
-                                        load_tokenizer, resolve_encoder_name)
+from nnunetv2_tmca.text.encoder import (
+    DEFAULT_MAX_LENGTH,
+    FrozenTextEncoder,
+    check_max_length,
+    encoder_identity,
+    load_tokenizer,
+    resolve_encoder_name,
+)
 from nnunetv2_tmca.text.layout import DEFAULT_MAX_SENTENCES, DEFAULT_MAX_TOKENS, report_layouts
 
-CACHE_FORMAT = "nnunetv2_tmca.text_cache.v2"  # ragged token states (0.3.0)
-CACHE_FORMAT_V1 = "nnunetv2_tmca.text_cache.v1"  # padded token states (0.1.0-0.2.0), still read
+CACHE_FORMAT = "nnunetv2_tmca.text_cache.v2"  # ragged token states; any other tag is rebuilt
 CACHE_SUBFOLDER = "tmca_text_cache"
 UNITS = ("report", "sentences")
 
 
-class TextCacheError(RuntimeError):
+class TextCacheError(TMCAUserError, RuntimeError):
     """A cache file exists but cannot be used."""
 
 
@@ -141,21 +149,10 @@ def _read(path: str):
 
     with safe_open(path, framework="np") as f:
         meta = f.metadata() or {}
-        if meta.get("format") == CACHE_FORMAT_V1:  # padded (N, L, D) tokens and (N, L) mask: 0.1-0.2 caches
-            tokens, mask, pooled = f.get_tensor("tokens"), f.get_tensor("mask"), f.get_tensor("pooled")
-            if tokens.ndim != 3 or mask.shape != tokens.shape[:2]:
-                raise ValueError(f"inconsistent shapes tokens {tokens.shape}, mask {mask.shape}")
-            mask = mask.astype(bool)
-            if (mask[:, 1:] & ~mask[:, :-1]).any():
-                raise ValueError("mask rows are not a prefix of valid tokens")
-            flat, lengths = tokens[mask].reshape(-1, tokens.shape[2]), mask.sum(1).astype(np.int64)
-            max_row = tokens.shape[1]
-        elif meta.get("format") == CACHE_FORMAT:
-            flat, lengths, pooled = f.get_tensor("flat"), f.get_tensor("lengths"), f.get_tensor("pooled")
-            max_row = int(lengths.max()) if lengths.size else 0
-        else:
-            raise ValueError(f"unknown format tag {meta.get('format')!r}")
-    return meta, flat, lengths, pooled, max_row
+        if meta.get("format") != CACHE_FORMAT:
+            raise ValueError(f"format tag {meta.get('format')!r}, not {CACHE_FORMAT!r}")
+        flat, lengths, pooled = f.get_tensor("flat"), f.get_tensor("lengths"), f.get_tensor("pooled")
+    return meta, flat, lengths, pooled, int(lengths.max()) if lengths.size else 0
 
 
 def load_table(path: str) -> TextEncodingTable:
@@ -200,16 +197,13 @@ def _select_rows(table: TextEncodingTable, rows: list) -> TextEncodingTable:
                              hashes=[table.hashes[i] for i in rows], identity=table.identity, path=table.path)
 
 
-def current_rows(table: TextEncodingTable, unique: dict) -> list:
-    """Rows of ``table`` whose text is a current report or a mirrored version of one (the trainer's
-    text-consistent mirroring caches those next to the originals); all other rows are stale."""
-    candidates = [h for h in table.hashes if h not in unique]
+def current_rows(table: TextEncodingTable, unique: dict,
+                 derived_texts: Callable[[str], Iterable[str]] | None = None) -> list:
+    """Rows of ``table`` whose text is a current text (``unique``: hash -> text) or one of the texts
+    ``derived_texts(t)`` of a current text t; all other rows are stale."""
     derived = set()
-    if candidates:
-        from nnunetv2_tmca.mirroring.axes import nonempty_subsets
-        from nnunetv2_tmca.mirroring.words import WORD_PAIRS, mirror_report
-        derived = {text_hash(mirror_report(t, subset)) for t in unique.values()
-                   for subset in nonempty_subsets(sorted(WORD_PAIRS))}
+    if derived_texts is not None and any(h not in unique for h in table.hashes):
+        derived = {text_hash(d) for t in unique.values() for d in derived_texts(t)}
     return [i for i, h in enumerate(table.hashes) if h in unique or h in derived]
 
 
@@ -217,16 +211,19 @@ def ensure_text_encodings(reports: dict, cache_folder: str, encoder_name: str | 
                           max_length: int = DEFAULT_MAX_LENGTH, device: str = "cpu", logger=print,
                           progress: bool = True, encoder: FrozenTextEncoder | None = None, units: str = "report",
                           max_sentences: int = DEFAULT_MAX_SENTENCES, max_tokens: int = DEFAULT_MAX_TOKENS,
-                          source: str | None = None) -> TextEncodingTable:
+                          source: str | None = None,
+                          derived_texts: Callable[[str], Iterable[str]] | None = None) -> TextEncodingTable:
     """Return the table for ``reports`` (case id -> text), encoding only texts not yet cached.
 
-    ``units = "report"``: one row per unique report, cut at ``max_length`` tokens (models before 0.3.0).
+    ``units = "report"``: one row per unique report, cut at ``max_length`` tokens (``text_units = "report"``).
     ``units = "sentences"``: one row per unique sentence unit of at most ``max_length`` tokens (text/layout.py),
     and ``table.layout`` gives each report's rows; nothing is cut (beyond the report-level cap, with a warning).
-    The cache file keeps exactly the encodings of the current reports (and of their mirrored
-    versions): rows of texts no longer in ``reports`` (a report removed, e.g. a withdrawn consent)
-    are deleted from it. Logs the encoder, number of cases, unique texts, cache hits, removed rows
-    and the cache path; never text.
+    The cache file keeps exactly the encodings of the current reports: rows of texts no longer in
+    ``reports`` (a report removed, e.g. a withdrawn consent) are deleted from it, except the rows of
+    ``derived_texts(t)`` for each current text t (a report, or a sentence unit), which stay cached
+    but are not encoded here: pass ``mirroring.keys.mirrored_texts`` so that a call with the plain
+    reports keeps the mirrored versions that text-consistent mirroring cached next to them. Logs the
+    encoder, number of cases, unique texts, cache hits, removed rows and the cache path; never text.
     """
     if units not in UNITS:
         raise ValueError(f"units must be one of {UNITS}, not {units!r}")
@@ -257,7 +254,7 @@ def ensure_text_encodings(reports: dict, cache_folder: str, encoder_name: str | 
             table = None
     removed = 0
     if table is not None:
-        keep = current_rows(table, unique)
+        keep = current_rows(table, unique, derived_texts)
         removed = len(table.hashes) - len(keep)
         table = _select_rows(table, keep) if removed else table
     known = set(table.hashes) if table is not None else set()
@@ -291,9 +288,13 @@ def dataset_cache_folder(dataset_name: str) -> str:
 
 def encode_dataset_reports(dataset_name_or_id, encoder_name: str | None = None,
                            max_length: int = DEFAULT_MAX_LENGTH, device: str = "cpu", logger=print,
-                           progress: bool = True, units: str = "report") -> tuple[dict, TextEncodingTable]:
-    """Load and validate ``$nnUNet_raw/DatasetXXX/reports.json`` and make sure its cache is complete."""
+                           progress: bool = True, units: str = "report",
+                           derived_texts: Callable[[str], Iterable[str]] | None = None
+                           ) -> tuple[dict, TextEncodingTable]:
+    """Load and validate ``$nnUNet_raw/DatasetXXX/reports.json`` and make sure its cache is complete
+    (``derived_texts``: see :func:`ensure_text_encodings`)."""
     from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
+
     from nnunetv2_tmca.reports import find_raw_dataset_folder, load_dataset_reports
 
     dataset_name = maybe_convert_to_dataset_name(dataset_name_or_id)
@@ -301,5 +302,5 @@ def encode_dataset_reports(dataset_name_or_id, encoder_name: str | None = None,
     reports = load_dataset_reports(folder, logger=logger)
     table = ensure_text_encodings(reports, dataset_cache_folder(dataset_name), encoder_name, max_length,
                                   device=device, logger=logger, progress=progress, units=units,
-                                  source=os.path.join(folder, "reports.json"))
+                                  source=os.path.join(folder, "reports.json"), derived_texts=derived_texts)
     return reports, table

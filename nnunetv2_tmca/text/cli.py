@@ -28,6 +28,7 @@ def main(argv=None):
     parser.add_argument("-device", default="cpu", help="cpu, cuda or mps (default cpu)")
     parser.add_argument("--verbose", action="store_true", help="show full tracebacks of errors")
     args = parser.parse_args(argv)
+    from nnunetv2_tmca.mirroring.keys import mirrored_texts
     from nnunetv2_tmca.reports import text_hash
     from nnunetv2_tmca.text.cache import encode_dataset_reports
     from nnunetv2_tmca.text.encoder import check_max_length
@@ -36,7 +37,7 @@ def main(argv=None):
     check_max_length(args.max_length)  # before any dataset is read
     for d in args.dataset:
         reports, table = encode_dataset_reports(d, args.text_encoder, args.max_length, device=args.device,
-                                                units=args.units)
+                                                units=args.units, derived_texts=mirrored_texts)
         unique = len({text_hash(t) for t in reports.values()})
         if table.layout is not None:
             print(f"{d}: {len(reports)} cases with reports, {unique} unique reports, {len(table.hashes)} unique "

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nnunetv2_tmca.errors import TMCAUserError
+
 if TYPE_CHECKING:  # torch is imported lazily: this module is read by light CLIs too
     import torch
 
@@ -27,7 +29,7 @@ DEFAULT_MAX_LENGTH = 64
 ENV_TEXT_ENCODER = "nnUNet_tmca_text_encoder"
 
 
-class TextEncoderError(RuntimeError):
+class TextEncoderError(TMCAUserError, RuntimeError):
     """A text encoder could not be found or loaded."""
 
 

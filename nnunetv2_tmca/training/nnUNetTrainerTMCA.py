@@ -23,7 +23,7 @@ from nnunetv2_tmca.cli_errors import install_excepthook
 from nnunetv2_tmca.io_utils import find_raw_dataset_folder
 from nnunetv2_tmca.losses import MultiLevelAlignmentLoss
 from nnunetv2_tmca.mirroring.axes import ReportAxes
-from nnunetv2_tmca.mirroring.keys import with_mirrored_reports
+from nnunetv2_tmca.mirroring.keys import mirrored_texts, with_mirrored_reports
 from nnunetv2_tmca.mirroring.recording import mirror_flag_data_loaders
 from nnunetv2_tmca.model.config import TMCAConfig
 from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
@@ -120,7 +120,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         table = ensure_text_encodings(lookup_reports, dataset_cache_folder(self.plans_manager.dataset_name),
                                       self.text_encoder, self.text_max_length, logger=self.print_to_log_file,
                                       progress=self.local_rank == 0, units=self.text_units,
-                                      source=os.path.join(raw_folder, REPORTS_FILENAME))
+                                      source=os.path.join(raw_folder, REPORTS_FILENAME), derived_texts=mirrored_texts)
         config = self.tmca_config(table.hidden_size).to_dict()
         # into the plans (saved to the model folder) and into the cached configuration manager
         self.plans_manager.plans['configurations'][self.configuration_name]['tmca'] = config

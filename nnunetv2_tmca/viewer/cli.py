@@ -15,7 +15,8 @@ import secrets
 import socket
 import sys
 
-from nnunetv2_tmca.cli_errors import UserInputError, one_line_errors
+from nnunetv2_tmca.cli_errors import one_line_errors
+from nnunetv2_tmca.errors import UserInputError
 
 HOST = "127.0.0.1"  # loopback only: the page shows patient images and reports
 

@@ -16,7 +16,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from nnunetv2_tmca.cli_errors import UserInputError
+from nnunetv2_tmca.errors import TMCAUserError, UserInputError
 from nnunetv2_tmca.inference.visualize import target_maps
 from nnunetv2_tmca.viewer.render import display_range, slice_layers
 
@@ -25,7 +25,7 @@ MAX_REPORT_CHARS = 20000
 KEEP_RESULTS = 8  # segmentations kept for the page (3D volumes are large)
 
 
-class CaseNotFound(KeyError):
+class CaseNotFound(TMCAUserError, KeyError):
     """A case id that is not one of the folder's cases (nothing outside the given folders is served)."""
 
 

@@ -16,7 +16,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from nnunetv2_tmca.dataset_conversion.synthetic_reports import CELLS, as_rng, _apply_typo, _cap, _choice, _join
+from nnunetv2_tmca.synthetic.reports import CELLS, apply_typo, as_rng, join_and, pick, upper_first
 
 TARGET_KIND = "nodule"
 MIN_WORDS = 80
@@ -62,8 +62,9 @@ DISTRACTORS = (
     ("vessel", ("an end-on vessel", "a vessel seen end-on")),
     ("cyst", ("a small cyst", "a thin-walled cyst")),
 )
-DISTRACTOR_TEMPLATES = ("{Phrase} in {cell}.", "There is {phrase} in {cell}.", "{Phrase} is noted in {cell}, likely benign.",
-                        "{Phrase} projects over {cell}.", "In {cell}, {phrase} is noted.", "{Cell} shows {phrase}.")
+DISTRACTOR_TEMPLATES = ("{Phrase} in {cell}.", "There is {phrase} in {cell}.",
+                        "{Phrase} is noted in {cell}, likely benign.", "{Phrase} projects over {cell}.",
+                        "In {cell}, {phrase} is noted.", "{Cell} shows {phrase}.")
 BENIGN_MENTIONS = ("Stable {kind}, likely benign.", "Incidental {kind}, no follow-up needed.",
                    "Benign-appearing {kind}.")
 CELL_NEGATIONS = ("No nodule in {cell}.", "{Cell} is clear.", "No focal abnormality in {cell}.",
@@ -84,7 +85,8 @@ BOILERPLATE = {2: BOILERPLATE_COMMON + ("The cardiac silhouette is within normal
                                         "The hila are unremarkable.", "Both hemidiaphragms are well defined.",
                                         "Pulmonary vascularity is within normal limits."),
                3: BOILERPLATE_COMMON + ("The heart is normal in size.", "No pericardial effusion.",
-                                        "The mediastinal lymph nodes are not enlarged.", "The central airways are patent.",
+                                        "The mediastinal lymph nodes are not enlarged.",
+                                        "The central airways are patent.",
                                         "The thoracic aorta is normal in calibre.", "No ground-glass opacity.",
                                         "The included abdomen is unremarkable.")}
 IMPRESSION_FILLERS = ("No acute cardiopulmonary process.", "Otherwise no acute abnormality.",
@@ -112,8 +114,8 @@ def _cell_phrase(rng: np.random.Generator, cell: Tuple[str, str]) -> str:
 
 def _cells_phrase(rng: np.random.Generator, cells: Sequence[Tuple[str, str]]) -> str:
     if len(cells) > 1 and rng.random() < 0.5:  # "the left upper and right mid zones"
-        return "the " + _join([f"{s} {_zone_word(rng, z)}" for s, z in cells]) + " zones"
-    return _join([_cell_phrase(rng, c) for c in cells])
+        return "the " + join_and([f"{s} {_zone_word(rng, z)}" for s, z in cells]) + " zones"
+    return join_and([_cell_phrase(rng, c) for c in cells])
 
 
 def _size_mm(lesion: dict) -> int:
@@ -126,50 +128,50 @@ def _record(section: str, role: str, text: str, kind: str = "", cells=()) -> Sen
 
 # ----------------------------------------------------------------------------- findings
 def _target_sentence(rng: np.random.Generator, targets: List[dict]) -> Sentence:
-    cells = [(l["side"], l["zone"]) for l in targets]
+    cells = [(lesion["side"], lesion["zone"]) for lesion in targets]
     order = rng.permutation(len(cells))
     cells = [cells[i] for i in order]
     sizes = [_size_mm(targets[i]) for i in order]
-    noun, nouns = _choice(rng, TARGET_NOUNS)
+    noun, nouns = pick(rng, TARGET_NOUNS)
     phrase = _cells_phrase(rng, cells)
     size = f"{max(sizes)} mm"
     if len(cells) == 1:
-        text = _choice(rng, TARGET_ONE).format(a_size=_an(size), A_size=_cap(_an(size)), noun=noun, Noun=_cap(noun),
-                                               size=size, cells=phrase, Cells=_cap(phrase))
+        text = pick(rng, TARGET_ONE).format(a_size=_an(size), A_size=upper_first(_an(size)), noun=noun,
+                                            Noun=upper_first(noun), size=size, cells=phrase, Cells=upper_first(phrase))
     else:
         num = NUMBERS[len(cells)] if rng.random() < 0.7 else str(len(cells))
-        text = _choice(rng, TARGET_MANY).format(num=num, Num=_cap(num), nouns=nouns, Nouns=_cap(nouns), cells=phrase,
-                                                size=size, sizes=_join([f"{s} mm" for s in sizes]))
+        text = pick(rng, TARGET_MANY).format(num=num, Num=upper_first(num), nouns=nouns, Nouns=upper_first(nouns),
+                                             cells=phrase, size=size, sizes=join_and([f"{s} mm" for s in sizes]))
     return _record("FINDINGS", "target", text, TARGET_KIND, cells)
 
 
 def _findings(rng: np.random.Generator, lesions: Sequence[dict], dim: int) -> List[Sentence]:
-    targets = [l for l in lesions if l["target"]]
-    distractors = [l for l in lesions if not l["target"]]
+    targets = [lesion for lesion in lesions if lesion["target"]]
+    distractors = [lesion for lesion in lesions if not lesion["target"]]
     if len(distractors) > len(DISTRACTORS):
         raise ValueError(f"at most {len(DISTRACTORS)} distractors per case, got {len(distractors)}")
     out = [_target_sentence(rng, targets)] if targets else []
     for lesion, k in zip(distractors, rng.permutation(len(DISTRACTORS))):
         kind, phrases = DISTRACTORS[int(k)]
         cell = (lesion["side"], lesion["zone"])
-        phrase, where = _choice(rng, phrases), _cell_phrase(rng, cell)
-        text = _choice(rng, DISTRACTOR_TEMPLATES).format(phrase=phrase, Phrase=_cap(phrase), cell=where,
-                                                         Cell=_cap(where))
+        phrase, where = pick(rng, phrases), _cell_phrase(rng, cell)
+        text = pick(rng, DISTRACTOR_TEMPLATES).format(phrase=phrase, Phrase=upper_first(phrase), cell=where,
+                                                      Cell=upper_first(where))
         out.append(_record("FINDINGS", "distractor", text, kind, [cell]))
-    occupied = {(l["side"], l["zone"]) for l in lesions}
+    occupied = {(lesion["side"], lesion["zone"]) for lesion in lesions}
     for cell in CELLS:
         if cell not in occupied and rng.random() < 0.75:
             where = _cell_phrase(rng, cell)
-            text = _choice(rng, CELL_NEGATIONS).format(cell=where, Cell=_cap(where))
+            text = pick(rng, CELL_NEGATIONS).format(cell=where, Cell=upper_first(where))
             out.append(_record("FINDINGS", "negation", text, TARGET_KIND, [cell]))
-    target_cells = {(l["side"], l["zone"]) for l in targets}
+    target_cells = {(lesion["side"], lesion["zone"]) for lesion in targets}
     for side in ("left", "right"):
         r = rng.random()
         if r < 0.2:
-            out.append(_record("FINDINGS", "side_negation", _choice(rng, EFFUSION_NEGATIONS).format(side=side),
+            out.append(_record("FINDINGS", "side_negation", pick(rng, EFFUSION_NEGATIONS).format(side=side),
                                "effusion"))
         elif r < 0.4 and (side, "lower") not in target_cells:
-            out.append(_record("FINDINGS", "side_negation", _choice(rng, ANGLE_NEGATIONS).format(side=side),
+            out.append(_record("FINDINGS", "side_negation", pick(rng, ANGLE_NEGATIONS).format(side=side),
                                "effusion"))
     if not targets and rng.random() < 0.3:
         out.append(_record("FINDINGS", "target_negation", "No discrete nodule.", TARGET_KIND))
@@ -180,47 +182,47 @@ def _findings(rng: np.random.Generator, lesions: Sequence[dict], dim: int) -> Li
 
 
 def _impression(rng: np.random.Generator, lesions: Sequence[dict], findings: List[Sentence]) -> List[Sentence]:
-    targets = [l for l in lesions if l["target"]]
+    targets = [lesion for lesion in lesions if lesion["target"]]
     out = []
     if targets:
-        cells = [(l["side"], l["zone"]) for l in targets]
-        noun, nouns = _choice(rng, TARGET_NOUNS)
+        cells = [(lesion["side"], lesion["zone"]) for lesion in targets]
+        noun, nouns = pick(rng, TARGET_NOUNS)
         r = rng.random()
         if r < 0.4:
-            count = (_choice(rng, ("solitary", "single")) if len(cells) == 1 else NUMBERS[len(cells)])
-            text = _choice(rng, REPEATS).format(Count=_cap(count), noun=noun if len(cells) == 1 else nouns,
-                                                cells=_cells_phrase(rng, cells))
+            count = (pick(rng, ("solitary", "single")) if len(cells) == 1 else NUMBERS[len(cells)])
+            text = pick(rng, REPEATS).format(Count=upper_first(count), noun=noun if len(cells) == 1 else nouns,
+                                             cells=_cells_phrase(rng, cells))
             out.append(_record("IMPRESSION", "target_repeat", text, TARGET_KIND, cells))
         elif r < 0.75:
-            text = _choice(rng, MENTIONS).format(Noun=_cap(noun if len(cells) == 1 else nouns))
+            text = pick(rng, MENTIONS).format(Noun=upper_first(noun if len(cells) == 1 else nouns))
             out.append(_record("IMPRESSION", "target_mention", text, TARGET_KIND))
     else:
-        out.append(_record("IMPRESSION", "target_negation", _choice(rng, NO_TARGET), TARGET_KIND))
+        out.append(_record("IMPRESSION", "target_negation", pick(rng, NO_TARGET), TARGET_KIND))
     kinds = [s["kind"] for s in findings if s["role"] == "distractor"]
     if kinds and rng.random() < 0.35:
-        kind = str(_choice(rng, kinds))
-        out.append(_record("IMPRESSION", "distractor_mention", _choice(rng, BENIGN_MENTIONS).format(kind=kind), kind))
+        kind = str(pick(rng, kinds))
+        out.append(_record("IMPRESSION", "distractor_mention", pick(rng, BENIGN_MENTIONS).format(kind=kind), kind))
     if not out or rng.random() < 0.4:
-        out.append(_record("IMPRESSION", "filler", _choice(rng, IMPRESSION_FILLERS)))
+        out.append(_record("IMPRESSION", "filler", pick(rng, IMPRESSION_FILLERS)))
     return out
 
 
 # ----------------------------------------------------------------------------- the report
 def _indication(rng: np.random.Generator) -> str:
-    complaint = _choice(rng, COMPLAINTS)
+    complaint = pick(rng, COMPLAINTS)
     r = rng.random()
     if r < 0.35:
-        return _cap(complaint) + "."
+        return upper_first(complaint) + "."
     if r < 0.55:
-        return f"{_cap(complaint)}; assess for any new pulmonary abnormality."
-    return f"{int(rng.integers(25, 90))}-year-old {_choice(rng, ('man', 'woman', 'patient'))} with {complaint}."
+        return f"{upper_first(complaint)}; assess for any new pulmonary abnormality."
+    return f"{int(rng.integers(25, 90))}-year-old {pick(rng, ('man', 'woman', 'patient'))} with {complaint}."
 
 
 def _comparison(rng: np.random.Generator, dim: int) -> str:
     r = rng.random()
     if r < 0.3:
-        return _choice(rng, ("None.", "None available.", "No prior studies."))
-    return f"{_cap(PRIOR_STUDY[dim])} from {int(rng.integers(2, 25))} months ago."
+        return pick(rng, ("None.", "None available.", "No prior studies."))
+    return f"{upper_first(PRIOR_STUDY[dim])} from {int(rng.integers(2, 25))} months ago."
 
 
 def _assemble(rng: np.random.Generator, sections: Dict[str, List[Sentence]], order: List[str]) -> str:
@@ -249,7 +251,7 @@ def render_clinical_report(lesions: Sequence[dict], rng, dim: int = 2,
     if dim not in (2, 3):
         raise ValueError(f"dim must be 2 or 3, got {dim}")
     findings = _findings(rng, lesions, dim)
-    sections = {"EXAMINATION": [_record("EXAMINATION", "examination", _choice(rng, EXAMINATIONS[dim]))],
+    sections = {"EXAMINATION": [_record("EXAMINATION", "examination", pick(rng, EXAMINATIONS[dim]))],
                 "INDICATION": [_record("INDICATION", "indication", _indication(rng))],
                 "COMPARISON": [_record("COMPARISON", "comparison", _comparison(rng, dim))],
                 "FINDINGS": findings, "IMPRESSION": _impression(rng, lesions, findings)}
@@ -262,11 +264,12 @@ def render_clinical_report(lesions: Sequence[dict], rng, dim: int = 2,
     # headers add a word per section; a typo may merge two words into one
     while sum(len(str(s["text"]).split()) for name in order for s in sections[name]) + len(order) <= MIN_WORDS \
             and extra:
-        findings.insert(int(rng.integers(len(findings) + 1)), _record("FINDINGS", "boilerplate", pool[int(extra.pop())]))
+        filler = _record("FINDINGS", "boilerplate", pool[int(extra.pop())])
+        findings.insert(int(rng.integers(len(findings) + 1)), filler)
     if typo_rate > 0 and rng.random() < typo_rate:
         for i in rng.permutation(len(findings) + len(sections["IMPRESSION"])):
             record = (findings + sections["IMPRESSION"])[int(i)]
-            record["text"], record["typo"] = _apply_typo(str(record["text"]), rng)
+            record["text"], record["typo"] = apply_typo(str(record["text"]), rng)
             if record["typo"]:
                 break
             del record["typo"]

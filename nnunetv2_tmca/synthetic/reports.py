@@ -4,6 +4,10 @@ The grid: side (``left``/``right`` half of the image) x zone (``upper``/``middle
 third); a report names the target lesions by cell and count, e.g.
 ``"Two lesions, upper left and lower right."``, or says there is none. A fraction of the
 reports gets one typo (:data:`TYPO_WORDS` maps each typo back to its word).
+
+The grid (:data:`SIDES`, :data:`ZONES`, :data:`CELLS`) and the phrase helpers (:func:`as_rng`,
+:func:`pick`, :func:`upper_first`, :func:`join_and`, :func:`apply_typo`) are shared with the
+images (:mod:`.images`) and the clinical-style reports (:mod:`.clinical`).
 """
 import re
 from typing import List, Sequence, Tuple
@@ -82,15 +86,18 @@ def as_rng(rng) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
-def _choice(rng: np.random.Generator, seq):
+def pick(rng: np.random.Generator, seq):
+    """One element of ``seq``, drawn with ``rng.integers``."""
     return seq[int(rng.integers(len(seq)))]
 
 
-def _cap(s: str) -> str:
+def upper_first(s: str) -> str:
+    """``s`` with its first character upper-cased (the rest unchanged)."""
     return s[:1].upper() + s[1:]
 
 
-def _join(items: List[str]) -> str:
+def join_and(items: List[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
     if len(items) == 1:
         return items[0]
     return ", ".join(items[:-1]) + " and " + items[-1]
@@ -101,12 +108,12 @@ def _is_merge_pair(a: str, b: str) -> bool:
     return (a in SIDES and b in ZONES) or (a in ZONES and b in SIDES)
 
 
-def _apply_typo(text: str, rng: np.random.Generator) -> Tuple[str, bool]:
+def apply_typo(text: str, rng: np.random.Generator) -> Tuple[str, bool]:
     """Replaces one randomly chosen typo-able span; returns (text, applied)."""
     candidates = []  # (start, end, replacement)
     for pattern, repl in TYPO_RULES:
         for m in re.finditer(pattern, text, flags=re.IGNORECASE):
-            r = _cap(repl) if m.group(0)[:1].isupper() else repl
+            r = upper_first(repl) if m.group(0)[:1].isupper() else repl
             candidates.append((m.start(), m.end(), r))
     for m in _MERGE_RE.finditer(text):
         if _is_merge_pair(m.group(1), m.group(2)):
@@ -128,30 +135,30 @@ def render_report_and_typo(targets: Sequence[Tuple[str, str]], rng: np.random.Ge
         raise ValueError(f"targets must be distinct cells, got {targets}")
     k = len(targets)
     if k == 0:
-        text = _choice(rng, EMPTY_TEMPLATES)
+        text = pick(rng, EMPTY_TEMPLATES)
     else:
-        template = _choice(rng, TEMPLATES)
+        template = pick(rng, TEMPLATES)
         side_first = bool(rng.random() < 0.35)  # "left upper" vs "upper left"
         order = rng.permutation(k)
         zone_phrases = [(f"{targets[i][0]} {targets[i][1]}" if side_first else f"{targets[i][1]} {targets[i][0]}")
                         for i in order]
-        sing, plur = NOUNS[_choice(rng, tuple(NOUNS))]
+        sing, plur = NOUNS[pick(rng, tuple(NOUNS))]
         noun = sing if k == 1 else plur
-        adjective = _choice(rng, ADJECTIVES)
+        adjective = pick(rng, ADJECTIVES)
         use_digit = bool(rng.random() < 0.3)
         num = str(k) if use_digit else NUMBER_WORDS.get(k, str(k))
-        count = _choice(rng, SINGLE_WORDS) if k == 1 else num
+        count = pick(rng, SINGLE_WORDS) if k == 1 else num
         if count in ("single", "solitary") and not template.startswith("{C}"):
             count = "a " + count  # "There is a single lesion", but "Single lesion in ..."
-        area_s, area_p = _choice(rng, AREA_WORDS)
+        area_s, area_p = pick(rng, AREA_WORDS)
         sides = {s for s, _ in targets}
         lat = "bilateral" if len(sides) == 2 else f"{next(iter(sides))}-sided"
-        text = template.format(C=count, N=adjective + noun, NB=noun, NUM=num, J=_join(zone_phrases),
+        text = template.format(C=count, N=adjective + noun, NB=noun, NUM=num, J=join_and(zone_phrases),
                                Z=area_s if k == 1 else area_p, BE="is" if k == 1 else "are", LAT=lat)
-        text = _cap(text)
+        text = upper_first(text)
     typo = False
     if typo_rate > 0 and rng.random() < typo_rate:
-        text, typo = _apply_typo(text, rng)
+        text, typo = apply_typo(text, rng)
     return text, typo
 
 

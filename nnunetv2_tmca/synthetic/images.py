@@ -2,7 +2,7 @@
 
 :func:`sample_case` draws one case: 4-5 (``num_lesions``) lesions in distinct cells, a random
 1-3 of them the target (the mask), and the report naming the targets
-(:mod:`.synthetic_reports`). Targets and distractors come from one intensity / size
+(:mod:`.reports`). Targets and distractors come from one intensity / size
 distribution, so only the report tells them apart. 2D arrays are (H, W), 3D ones (Z, Y, X);
 side runs along the last axis, zone along the first.
 """
@@ -10,8 +10,7 @@ from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 
-from nnunetv2_tmca.dataset_conversion.synthetic_reports import (
-    CELLS, SIDES, ZONES, as_rng, render_report_and_typo)
+from nnunetv2_tmca.synthetic.reports import CELLS, SIDES, ZONES, as_rng, render_report_and_typo
 
 
 def as_shape(size: Union[int, Sequence[int]], dim: int) -> Tuple[int, ...]:
@@ -140,7 +139,7 @@ def sample_case(rng, size: Union[int, Sequence[int]] = 64, dim: int = 2,
     img = img + rng.normal(0.0, rng.uniform(3.0, 6.0), size=shape)
     image = np.clip(np.round(img), 0, 255).astype(np.uint8)
 
-    targets = [(l["side"], l["zone"]) for l in lesions if l["target"]]
+    targets = [(lesion["side"], lesion["zone"]) for lesion in lesions if lesion["target"]]
     report, typo = render_report_and_typo(targets, rng, typo_rate)
     meta = {"shape": list(shape), "dim": dim, "empty": bool(empty), "typo": typo,
             "targets": [list(t) for t in targets], "lesions": lesions}
