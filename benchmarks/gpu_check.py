@@ -18,8 +18,8 @@ memory of nnUNetTrainerTMCA over nnUNetTrainer, prediction time; one table.
    above what the step starts with; CPU: saved tensors + parameters, gradients, optimizer state).
 4. Prediction: nnU-Net's sliding window with its test-time mirroring on a full-size image, eager (as
    ``nnUNetv2_predict`` without ``nnUNet_compile``), TMCA with a report bound.
-On CUDA a second table: ``lgte_kernels.kernel_rows`` on the device (training and no-grad columns; the network
-runs the plain op on CUDA, so a speed-up there would be the case for a CUDA kernel).
+On CUDA a second table: ``experiments.kernel_timing.kernel_rows`` on the device (training and no-grad columns; the
+network runs the plain op on CUDA, so a speed-up there would be the case for a CUDA kernel).
 Everything is written below ``--out`` (a temporary folder by default); nnU-Net's folder variables are
 set to it, whatever the shell says.
 """
@@ -37,12 +37,11 @@ import time
 import numpy as np
 import torch
 
+from nnunetv2_tmca.experiments.kernel_timing import kernel_rows, print_rows
 from nnunetv2_tmca.experiments.step_timing import alternating_steps, draw_batches, make_trainer, sync
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-from lgte_kernels import kernel_rows, print_rows  # noqa: E402
 
 TRAINERS = ("nnUNetTrainer", "nnUNetTrainerTMCA")
 # name: dataset id, dimensions, image edge, configuration, (quick edge, quick batch)

@@ -1,6 +1,6 @@
 """Helpers the tests import (``from helpers import ...``): the tiny dataset's id and name, a clean subprocess
-environment, a subprocess runner that fails with the command's output tail, a copy of a planned dataset, and tiny
-networks and texts.
+environment, a subprocess runner that fails with the command's output tail, a loader of benchmark scripts, a copy
+of a planned dataset, and tiny networks and texts.
 
 Every nnU-Net command runs in a subprocess whose environment holds only PATH, HOME and nnU-Net's variables, as a
 user's fresh shell would: the stock CLIs must find the TMCA trainers on their own.

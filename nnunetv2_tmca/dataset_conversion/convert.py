@@ -96,6 +96,7 @@ def main(argv=None) -> int:
         return 1
     if args.report_fraction is not None:
         from nnunetv2.paths import nnUNet_preprocessed
+
         from nnunetv2_tmca.dataset_conversion.partial_reports import SPLITS_FILENAME, thin_reports
         dropped = thin_reports(out, args.report_fraction, args.report_seed,
                                os.path.join(nnUNet_preprocessed, os.path.basename(out), SPLITS_FILENAME))

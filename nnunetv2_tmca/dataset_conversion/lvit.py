@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional
 
 from nnunetv2_tmca.dataset_conversion.cases import (
-    Case, Problems, list_image_files, sanitize_case_id, strip_image_extension)
+    Case,
+    Problems,
+    list_image_files,
+    sanitize_case_id,
+    strip_image_extension,
+)
 from nnunetv2_tmca.dataset_conversion.common import ConversionError, info, warn
 from nnunetv2_tmca.dataset_conversion.destination import check_destination
 from nnunetv2_tmca.dataset_conversion.raw_dataset import write_dataset

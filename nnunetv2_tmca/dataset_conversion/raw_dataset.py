@@ -26,9 +26,15 @@ from typing import Dict, Iterator, List, Optional
 from nnunetv2_tmca.dataset_conversion.case_selection import require_training_cases, select_cases
 from nnunetv2_tmca.dataset_conversion.cases import Case, Problems
 from nnunetv2_tmca.dataset_conversion.common import SPLITS, ConversionError, ids_text, info, warn
-from nnunetv2_tmca.dataset_conversion.destination import Destination, SPLITS_FILENAME, check_destination_of
+from nnunetv2_tmca.dataset_conversion.destination import SPLITS_FILENAME, Destination, check_destination_of
 from nnunetv2_tmca.dataset_conversion.image_io import (
-    ImageStats, load_image, load_mask, resize_image, resize_mask, save_png)
+    ImageStats,
+    load_image,
+    load_mask,
+    resize_image,
+    resize_mask,
+    save_png,
+)
 from nnunetv2_tmca.dataset_conversion.splits import build_splits
 from nnunetv2_tmca.io_utils import atomic_write_json
 from nnunetv2_tmca.reports import REPORTS_FILENAME

@@ -158,7 +158,7 @@ def evaluate_folders(reference_folder: str, prediction_folder: str, file_ending:
     ref_files = [f for f in _list_files(reference_folder) if f.lower().endswith(file_ending.lower())]
     if not ref_files:
         raise RuntimeError(f"No reference files ending with {file_ending} in {reference_folder}")
-    labels = None if labels is None else [int(l) for l in labels]
+    labels = None if labels is None else [int(label) for label in labels]
 
     pred_present = set(_list_files(prediction_folder))
     missing = [f for f in ref_files if f not in pred_present]
@@ -177,7 +177,8 @@ def evaluate_folders(reference_folder: str, prediction_folder: str, file_ending:
     for f in ref_files:
         case = f[:len(f) - len(file_ending)]
         pred_file = None if f in missing_set else os.path.join(prediction_folder, f)
-        jobs.append((case, os.path.join(reference_folder, f), pred_file, reader, labels, bool(hd95), float(empty_value)))
+        jobs.append((case, os.path.join(reference_folder, f), pred_file, reader, labels, bool(hd95),
+                     float(empty_value)))
 
     if num_processes > 1 and len(jobs) > 1:
         import multiprocessing

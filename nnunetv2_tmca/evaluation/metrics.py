@@ -32,7 +32,7 @@ def binarize(seg: np.ndarray, labels: Optional[Iterable[int]] = None) -> np.ndar
     seg = np.asarray(seg)
     if labels is None:
         return seg != 0
-    labels = [int(l) for l in labels]
+    labels = [int(label) for label in labels]
     if len(labels) == 0:
         raise ValueError("labels must be None (all foreground merged) or a non-empty list of label ids")
     return np.isin(seg, labels)

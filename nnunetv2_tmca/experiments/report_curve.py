@@ -1,4 +1,5 @@
-"""Few reports: per-image Dice against the share of training cases that have a report (issue #15, part 3).
+"""Few reports: per-image Dice against the share of training cases that have a report (documentation/
+benchmarks.md, "Few reports").
 
 For each fraction f (1 = the dataset as it is): a copy of the raw dataset whose image folders are links and
 whose ``reports.json`` keeps the reports of a seeded share f of the training cases

@@ -5,9 +5,9 @@ Every flag of ``nnUNetv2_predict`` keeps its meaning; added: ``--reports FILE`` 
 raw nnU-Net dataset keeps it for imagesTs), ``--no_text`` (image-only: the planned U-Net
 through the null bypass, or the learned null text for models trained without it),
 ``--allow_missing_reports``, ``--agreement`` (writes ``agreement.json``: per case a report-image agreement
-score, its flags and the sentences' relevance; one extra image-only pass per case) and ``--trust_checkpoints`` (unpickle checkpoints freely, see
-nnunetv2_tmca.checkpoints). Inputs are checked before the output folder is created; expected
-errors end as one line with exit code 1 (``--verbose``: traceback).
+score, its flags and the sentences' relevance; one extra image-only pass per case) and ``--trust_checkpoints``
+(unpickle checkpoints freely, see nnunetv2_tmca.checkpoints). Inputs are checked before the output folder is
+created; expected errors end as one line with exit code 1 (``--verbose``: traceback).
 """
 from __future__ import annotations
 

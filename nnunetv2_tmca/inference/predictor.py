@@ -126,7 +126,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
                             f"this one was trained with {self.trainer_name}.")
         return net
 
-    def initialize_from_trained_model_folder(self, model_training_output_dir, use_folds, checkpoint_name="checkpoint_final.pth"):
+    def initialize_from_trained_model_folder(self, model_training_output_dir, use_folds,
+                                             checkpoint_name="checkpoint_final.pth"):
         missing = []
         if use_folds is not None:
             for f in ([use_folds] if isinstance(use_folds, (str, int)) else use_folds):
@@ -284,7 +285,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
         finally:
             items.close()  # ends the last case's binding
 
-    def predict_from_files_sequential(self, list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
+    def predict_from_files_sequential(self, list_of_lists_or_source_folder,
+                                      output_folder_or_list_of_truncated_output_files,
                                       save_probabilities: bool = False, overwrite: bool = True,
                                       folder_with_segs_from_prev_stage: str = None):
         """nnU-Net's sequential path (no worker processes), called per case with that case's report bound."""
@@ -310,7 +312,8 @@ class nnUNetPredictorTMCA(nnUNetPredictor):
             return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
                                                     output_file_truncated, save_or_return_probabilities)
 
-    def predict_from_list_of_npy_arrays(self, image_or_list_of_images, segs_from_prev_stage_or_list_of_segs_from_prev_stage,
+    def predict_from_list_of_npy_arrays(self, image_or_list_of_images,
+                                        segs_from_prev_stage_or_list_of_segs_from_prev_stage,
                                         properties_or_list_of_properties, truncated_ofname, num_processes=3,
                                         save_probabilities=False, num_processes_segmentation_export=3,
                                         reports: list | None = None):

@@ -193,6 +193,7 @@ def main(argv=None):
         from nnunetv2_tmca.checkpoints import trust_checkpoints
         trust_checkpoints()
     from nnunetv2.utilities.file_path_utilities import get_output_folder
+
     from nnunetv2_tmca.inference.cli import default_reports_path
     from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
     predictor = nnUNetPredictorTMCA(device=torch.device(args.device), allow_tqdm=False,

@@ -20,8 +20,13 @@ from torch import nn
 
 from nnunetv2_tmca.losses.distributed import gather_rows, world_scaled
 from nnunetv2_tmca.losses.pixel import pixel_alignment_loss
-from nnunetv2_tmca.losses.tssd import (positive_pairs, region_embeddings, semantic_distance, soft_contrastive,
-                                       target_descriptor)
+from nnunetv2_tmca.losses.tssd import (
+    positive_pairs,
+    region_embeddings,
+    semantic_distance,
+    soft_contrastive,
+    target_descriptor,
+)
 
 POSITIVES = ("group", "target", "text")
 

@@ -20,11 +20,10 @@ import torch
 from torch import nn
 
 from nnunetv2_tmca.model.alignment_head import AlignmentHead
-from nnunetv2_tmca.model.config import TMCAConfig, resolve_stages
 from nnunetv2_tmca.model.attention_grid import query_pooling
+from nnunetv2_tmca.model.config import TMCAConfig, resolve_stages
 from nnunetv2_tmca.model.lgte import LGTEBlock
 from nnunetv2_tmca.model.text_adapter import TextAdapter
-
 
 NULL_TEXT = "null"  # bind this to predict on purpose with the learned null text (no warning)
 

@@ -12,7 +12,7 @@ each version changed.
 | 0 | development models before 0.1.0 (attention readout "projected") | none: retrain |
 | 1 | 0.1.0 - 0.2.0 | a report was one text (``text_units = "report"``), cut at 64 tokens |
 | 2 | 0.3.0 | the alignment heads read the decoder features (``align_features = "decoder"``) |
-| 3 | 0.4.0 - 0.5.0 development | rows without a report used the null text unless ``null_bypass`` was written; mirroring "off" unless ``text_mirroring`` was written; the removed research switches must hold their neutral values |
+| 3 | 0.4.0 - 0.5.0 dev. | ``null_bypass`` False, ``text_mirroring`` "off" where not written; removed switches neutral |
 | 4 | this version | current |
 """
 from __future__ import annotations
@@ -61,7 +61,8 @@ def _from_3(d: dict) -> dict:
             raise ValueError(f"These plans use the research setting {key!r}, which this version no longer builds; "
                              f"{RETRAIN}.")
     if d.get("align_features") == "skip_global":
-        raise ValueError(f"These plans use align_features 'skip_global', which this version no longer builds; {RETRAIN}.")
+        raise ValueError(f"These plans use align_features 'skip_global', which this version no longer builds; "
+                         f"{RETRAIN}.")
     return d
 
 

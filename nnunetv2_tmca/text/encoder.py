@@ -99,7 +99,8 @@ def encoder_identity(name: str, max_length: int) -> dict:
 
 
 def _load_error_message(name: str, e: Exception) -> str:
-    return (f"Could not load the text encoder '{name}': {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. "
+    first_line = str(e).splitlines()[0] if str(e) else ""
+    return (f"Could not load the text encoder '{name}': {type(e).__name__}: {first_line}. "
             f"Use a Hugging Face model id that is in your local cache (with HF_HUB_OFFLINE=1 nothing is downloaded), "
             f"a local folder holding config.json, tokenizer files and weights, or '{DEFAULT_ENCODER_NAME}' for the "
             f"bundled {DEFAULT_ENCODER_DESCRIPTION}. Set it with --text_encoder or ${ENV_TEXT_ENCODER}.")
@@ -124,7 +125,8 @@ def check_loading_info(name: str, info: dict) -> None:
     missing = [k for k in info.get("missing_keys", ()) if not k.startswith("pooler.")]
     unexpected = [k for k in info.get("unexpected_keys", ()) if not k.startswith(HEAD_PREFIXES)]
     mismatched = [k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())]
-    problems = [(what, keys) for what, keys in (("missing from", missing), ("not expected by the config of", unexpected),
+    problems = [(what, keys) for what, keys in (("missing from", missing),
+                                                 ("not expected by the config of", unexpected),
                                                  ("of the wrong shape in", mismatched)) if keys]
     if problems:
         detail = "; ".join(f"{len(keys)} weights {what} the model (e.g. {sorted(keys)[0]})" for what, keys in problems)

@@ -19,7 +19,8 @@ def _trainers_defined_in(module) -> list:
             and obj.__module__ == module.__name__]
 
 
-VARIANTS = [c for m in (_tmca_module, _ablations, _mirroring, _null_text, _report_text) for c in _trainers_defined_in(m)]
+VARIANTS = [c for m in (_tmca_module, _ablations, _mirroring, _null_text, _report_text)
+            for c in _trainers_defined_in(m)]
 TRAINERS = {c.__name__: c for c in VARIANTS}
 TRAINERS.update(named_budget_trainers(VARIANTS))
 globals().update(TRAINERS)

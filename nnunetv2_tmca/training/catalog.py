@@ -38,7 +38,8 @@ def catalog_markdown() -> str:
     lines += [f"| `{t.__name__}` | {describe(t)} |" for t in [nnUNetTrainer, *VARIANTS]]
     lines += ["", "Each trainer above also exists at these budgets, as `<trainer>_<budget>` "
               f"({len(TRAINERS) - len(VARIANTS)} names):", "",
-              "| budget | epochs | iterations per epoch | validation iterations | batch size |", "|---|---|---|---|---|"]
+              "| budget | epochs | iterations per epoch | validation iterations | batch size |",
+              "|---|---|---|---|---|"]
     lines += [f"| `_{name}` | {e} | {i} | {v} | {b} |" for name, (e, i, v, b) in NAMED_BUDGETS.items()]
     return "\n".join(lines) + "\n"
 

@@ -115,8 +115,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         if self.report_axes.trades_words and self.report_axes.word_groups:
             lookup_reports = with_mirrored_reports(reports, self.report_axes.word_groups.values())
             self.print_to_log_file(f"TMCA text-consistent mirroring: flips along patch axes "
-                                   f"{self.report_axes.word_groups} trade report words; {len(lookup_reports) - len(reports)}"
-                                   f" mirrored reports of {len(reports)} cases")
+                                   f"{self.report_axes.word_groups} trade report words; "
+                                   f"{len(lookup_reports) - len(reports)} mirrored reports of {len(reports)} cases")
         table = ensure_text_encodings(lookup_reports, dataset_cache_folder(self.plans_manager.dataset_name),
                                       self.text_encoder, self.text_max_length, logger=self.print_to_log_file,
                                       progress=self.local_rank == 0, units=self.text_units,
@@ -134,7 +134,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                f"groups, text dropout {self.text_dropout}, lambda {self.align_weight}")
 
     def load_checkpoint(self, filename_or_checkpoint) -> None:
-        """nnU-Net's (``--c``, ``--val``, ``--val_best``), with the file loaded weights-only (nnunetv2_tmca.checkpoints)."""
+        """nnU-Net's (``--c``, ``--val``, ``--val_best``), the file loaded weights-only (nnunetv2_tmca.checkpoints)."""
         if not self.was_initialized:
             self.initialize()
         with safe_torch_load():

@@ -114,7 +114,8 @@ def main(argv=None):
     port = sock.getsockname()[1]
     if not args.no_scoring:
         session.score_all_in_background()
-    print(f"TMCA viewer of {len(session.files)} cases ({sum(c in session.reports for c in session.files)} with a report): "
+    with_report = sum(c in session.reports for c in session.files)
+    print(f"TMCA viewer of {len(session.files)} cases ({with_report} with a report): "
           f"http://{HOST}:{port}/?token={token}\n(open it in a browser on this machine; Ctrl+C stops)", flush=True)
     config = uvicorn.Config(create_app(session, token, save_folder), log_level="warning", access_log=False)
     try:

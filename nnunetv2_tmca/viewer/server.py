@@ -43,7 +43,8 @@ class Guard:
         given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token") or ""
         if not secrets.compare_digest(given.encode(), self.token.encode()):
             log.info("%s %s 403 (no valid token)", scope["method"], scope["path"])
-            return await Response("a valid token is required: open the URL the viewer printed", 403)(scope, receive, send)
+            denied = Response("a valid token is required: open the URL the viewer printed", 403)
+            return await denied(scope, receive, send)
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             log.info("%s %s 413", scope["method"], scope["path"])
