@@ -1,5 +1,5 @@
 """Repeated runs of the synthetic comparison: per-image Dice with true reports, shuffled reports and no report,
-mean +- sd over independent trainings, beside the image-only nnU-Net (issue #15, part 2).
+mean +- sd over independent trainings, beside the image-only nnU-Net.
 
 Run k trains every trainer from scratch in ``OUT/run<k>`` (same dataset, nnU-Net's unseeded initialisation and
 sampling), predicts the held-out images and evaluates; finished steps are skipped, so a second call only adds

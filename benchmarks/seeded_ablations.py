@@ -1,4 +1,4 @@
-"""Nested ablations with repeated runs (issue #16, part 4): each ablation and the full model trained ``--runs``
+"""Nested ablations with repeated runs: each ablation and the full model trained ``--runs``
 times on one synthetic set, predicted on the held-out cases with true reports (``--controls``: also shuffled and none).
 
 Printed (and written to ``OUT/ablations.md``): per-image Dice with true reports, mean +- sd (n-1) over the runs

@@ -2,8 +2,8 @@
 
 Each image has 5-6 look-alike lesions (one per cell of a 2 x 3 grid) and its report names the 1-3
 target ones by side, zone and count, so an image-only network cannot know which to segment: segmenting
-every lesion scores a Dice of about 0.52. Prints the markdown table of per-image and global Dice/IoU on
-held-out test images with true, shuffled and no reports.
+every lesion is the best it can do (the image-only row). Prints the markdown table of per-image and global
+Dice/IoU on held-out test images with true, shuffled and no reports.
 
     python benchmarks/synthetic_report_guided.py --out /tmp/synth6                 # 1,000 iterations each
     python benchmarks/synthetic_report_guided.py --out /tmp/synth6 --ablations
