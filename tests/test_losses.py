@@ -150,14 +150,10 @@ def _paraphrase_batch():
     return text, target, torch.tensor([0, 1, 2])
 
 
-@pytest.mark.parametrize("positives", ["group", "target", "text"])
+@pytest.mark.parametrize("positives", ["group", "target"])
 def test_paraphrases_are_not_pushed_apart(positives):
     text, target, groups = _paraphrase_batch()
-    # frozen pooled embeddings of the three groups: the paraphrases close (cos 0.97), the third report far
-    table = torch.stack([torch.tensor([1.0, 0, 0]), F.normalize(torch.tensor([1.0, 0.25, 0]), dim=0),
-                         torch.tensor([0, 0, 1.0])])
-    loss_fn = MultiLevelAlignmentLoss({1: 1.0}, pixel_weight=0.0, positives=positives,
-                                      group_embeddings=table if positives == "text" else None)
+    loss_fn = MultiLevelAlignmentLoss({1: 1.0}, pixel_weight=0.0, positives=positives)
     t = text.clone().requires_grad_(True)
     pixel = t.detach()[:, :, None, None] * target  # each region embedding equals its own report's
     loss, _ = loss_fn({1: {"pixel_emb": pixel, "text_emb": t, "logits": torch.zeros_like(target)}}, {1: target},
@@ -192,5 +188,5 @@ def test_global_pooling_switch_keeps_soft_targets_and_pixel_term():
     loss.backward()
     assert parts["pixel"] > 0 and logits.grad.abs().sum() > 0 and parts["region"] > 0
     with pytest.raises(ValueError):
-        MultiLevelAlignmentLoss({1: 1.0}, positives="text")  # needs the groups' embeddings
+        MultiLevelAlignmentLoss({1: 1.0}, positives="text")  # not a candidate (documentation/benchmarks.md)
 

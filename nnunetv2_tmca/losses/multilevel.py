@@ -28,36 +28,26 @@ from nnunetv2_tmca.losses.tssd import (
     target_descriptor,
 )
 
-POSITIVES = ("group", "target", "text")
+POSITIVES = ("group", "target")
 
 
 class MultiLevelAlignmentLoss(nn.Module):
     def __init__(self, stage_weights: dict, tau: float = 0.1, region_weight: float = 1.0,
                  pixel_weight: float = 1.0, region_pooling: str = "target",
-                 positives: str = "group", positive_threshold: float = 0.95,
-                 group_embeddings: torch.Tensor | None = None):
-        """``group_embeddings`` (num_groups, D) unit vectors, row g for text group g: needed by positives="text"."""
+                 positives: str = "group", positive_threshold: float = 0.95):
         super().__init__()
         if region_pooling not in ("target", "image"):
             raise ValueError(f"region_pooling must be 'target' or 'image', not {region_pooling!r}")
         if positives not in POSITIVES:
             raise ValueError(f"positives must be one of {POSITIVES}, not {positives!r}")
-        if positives == "text" and group_embeddings is None:
-            raise ValueError("positives='text' needs the text groups' embeddings")
         total = sum(stage_weights.values())
         self.stage_weights = {int(s): w / total for s, w in stage_weights.items() if w > 0}
         self.tau, self.region_weight, self.pixel_weight = tau, region_weight, pixel_weight
         self.region_pooling = region_pooling
         self.positives, self.positive_threshold = positives, positive_threshold
-        self.register_buffer("group_embeddings", group_embeddings if positives == "text" else None, persistent=False)
 
-    def _similarity(self, groups: torch.Tensor, descriptors: torch.Tensor | None) -> torch.Tensor | None:
-        if self.positives == "group":
-            return None
-        if self.positives == "target":
-            return descriptors @ descriptors.t()
-        e = self.group_embeddings[groups.clamp_min(0)].float()  # rows outside the report table (< 0): own group
-        return (e @ e.t()).masked_fill((groups < 0)[:, None] | (groups < 0)[None, :], 0)
+    def _similarity(self, descriptors: torch.Tensor | None) -> torch.Tensor | None:
+        return descriptors @ descriptors.t() if self.positives == "target" else None
 
     def forward(self, stage_outputs: dict, stage_targets: dict, group_ids: torch.Tensor,
                 has_report: torch.Tensor, stage_pixel_valid: dict | None = None,
@@ -79,7 +69,7 @@ class MultiLevelAlignmentLoss(nn.Module):
             descriptors = (target_descriptor(mask),) if self.positives == "target" else ()
             v_all, t_all, g_all, tgt_all, rep_all, *d_all, _ = gather_rows(
                 v, out["text_emb"], group_ids, has_target & has_report, has_report, *descriptors)
-            positives = positive_pairs(g_all, self._similarity(g_all, d_all[0] if d_all else None),
+            positives = positive_pairs(g_all, self._similarity(d_all[0] if d_all else None),
                                        self.positive_threshold)
             region = world_scaled(soft_contrastive(semantic_distance(v_all, t_all), positives, tgt_all, rep_all,
                                                    self.tau))

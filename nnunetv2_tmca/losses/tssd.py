@@ -11,8 +11,8 @@ Soft targets: q_ij = s_ij / sum_j s_ij with s_ij = 1 if
       axis, Gaussian-blurred (sigma 1.5 cells): cases whose targets lie at the same place of the patch, so two
       paraphrases of one finding ("Two lesions, upper left and lower right." / "There are 2 nodules: upper left
       and lower right.") are positives, not negatives; theta = 0.95;
-    "text": cos of the frozen encoder's pooled report embeddings. Not the default: a general sentence encoder
-      scores a side swap (same words) closer than a paraphrase (why: documentation/benchmarks.md, Positive pairs);
+    (the frozen encoder's report cosine is no candidate: a general sentence encoder scores a side swap, same
+      words, closer than a paraphrase; documentation/benchmarks.md, Positive pairs);
     "group": no similarity, exact groups only (the trainer's default),
   else 0.
 L_region = 1/2 [ CE(q_i., softmax_j(-d(i, j) / tau)) averaged over cases with a target

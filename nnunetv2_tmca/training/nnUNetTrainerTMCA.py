@@ -61,8 +61,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     align_weight: float = 1.0  # lambda
     align_warmup_fraction: float = 0.05  # of all training iterations, linear 0 -> lambda
     align_region_pooling: str = "target"  # "target" (TSSD region embedding) or "image" (one whole-image pair)
-    # positives of the soft targets besides identical reports: "group" (none), "target" (targets at the same place),
-    # "text" (frozen pooled report cosine >= threshold); losses/tssd.py
+    # positives of the soft targets besides identical reports: "group" (none) or "target" (targets at the same
+    # place: target descriptors' cosine >= threshold); losses/tssd.py
     align_positives: str = "group"
     align_positive_threshold: float = 0.95
     align_tau: float = 0.1
@@ -169,9 +169,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         return MultiLevelAlignmentLoss({s: 1.0 for s in stages}, tau=self.align_tau,
                                        region_weight=self.align_region_weight, pixel_weight=self.align_pixel_weight,
                                        region_pooling=self.align_region_pooling, positives=self.align_positives,
-                                       positive_threshold=self.align_positive_threshold,
-                                       group_embeddings=self.text_lookup.group_embeddings
-                                       if self.align_positives == "text" else None)
+                                       positive_threshold=self.align_positive_threshold)
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
         from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size

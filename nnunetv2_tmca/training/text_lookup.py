@@ -4,11 +4,9 @@ Holds the unique-unit token states once on the device (ragged, ``flat``) and, pe
 indices of its tokens and the sentence each token belongs to (one sentence per report for
 ``units = "report"``); a batch gathers its rows by ``batch['keys']`` (repeated keys simply gather the
 same row). ``group`` is the id of the normalised text (identical or near-identical reports share it): the
-positives of the contrastive loss; ``group_embeddings`` (num_groups, D) holds each group's frozen
-embedding (the mean of its token states), unit length (the similarity of the "text" positives). Text
-dropout replaces a row by the learned null text with probability p. Keys in ``no_report`` (training cases
-without a report, ``"reports_optional"``) always get the null text (``null`` = True, group -1); any other
-key without a report is an error.
+positives of the contrastive loss. Text dropout replaces a row by the learned null text with probability p.
+Keys in ``no_report`` (training cases without a report, ``"reports_optional"``) always get the null text
+(``null`` = True, group -1); any other key without a report is an error.
 """
 from __future__ import annotations
 
@@ -68,22 +66,7 @@ class TextLookup:
         self.index = torch.from_numpy(index).to(device)
         self.sentence = torch.from_numpy(sentence).to(device)
         self.report_group = torch.tensor(report_group, dtype=torch.long, device=device)
-        self.group_embeddings = torch.nn.functional.normalize(
-            self._group_means(table, units, report_hashes, report_group), dim=1).to(device)
         self.device = device
-
-    def _group_means(self, table, units, report_hashes, report_group) -> torch.Tensor:
-        """Each group's frozen embedding: the mean of all token states of its first report."""
-        pooled, lengths = np.asarray(table.pooled, dtype=np.float32), table.lengths
-        first = {}
-        for h, g in zip(report_hashes, report_group):
-            first.setdefault(g, h)
-        rows = []
-        for g in range(self.num_groups):
-            u = units[first[g]]
-            w = lengths[u].astype(np.float32)
-            rows.append((pooled[u] * w[:, None]).sum(0) / max(float(w.sum()), 1.0))
-        return torch.from_numpy(np.stack(rows) if rows else np.zeros((0, pooled.shape[-1]), np.float32))
 
     def rows_for(self, case_ids) -> torch.Tensor:
         try:
