@@ -1,0 +1,92 @@
+"""How long a corpus's reports are for the text pipeline, and how many reach the report cap.
+
+Every report is split into sentence units exactly as training and prediction split it (``text/sentences.py``:
+the sentence splitter, then pieces of at most ``--max_length`` tokens), with the encoder's tokenizer. Printed:
+sentences and tokens per report (median, 90th percentile, max) and how many reports exceed the cap of
+``--max_sentences`` units / ``--max_tokens`` tokens (default: the model's, ``TMCAConfig``), i.e. how many would
+lose their last sentences. Case ids of the capped reports with ``--list``; report text is never printed.
+
+A reports file maps case id -> text, or -> a dict of sections (CT-RATE's ``Findings_EN``, ``Impressions_EN``,
+...): ``--sections`` names the sections that make up the report, joined in that order.
+
+    python benchmarks/report_lengths.py ../shared/datasets/CT-RATE-reports/reports.json
+    python benchmarks/report_lengths.py REPORTS.json --max_sentences 128 --max_tokens 2048
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from nnunetv2_tmca.model.config import TMCAConfig
+from nnunetv2_tmca.text.encoder import load_tokenizer, resolve_encoder_name
+from nnunetv2_tmca.text.layout import unit_lengths
+from nnunetv2_tmca.text.sentences import encoding_units, split_sentences
+
+SECTIONS = ("Findings_EN", "Impressions_EN")
+
+
+def report_texts(entries: dict, sections=SECTIONS) -> dict:
+    """case id -> report text; a dict entry is the listed sections that it has, joined (or its "text")."""
+    out = {}
+    for case, entry in entries.items():
+        if isinstance(entry, dict):
+            parts = [entry[s] for s in sections if isinstance(entry.get(s), str) and entry[s].strip()]
+            entry = "\n".join(parts) if parts else entry.get("text", "")
+        if isinstance(entry, str) and entry.strip():
+            out[case] = entry
+    return out
+
+
+def report_lengths(reports: dict, tokenizer, max_length: int) -> dict:
+    """case id -> (units, tokens): the report's sentence units and their tokens (special tokens included)."""
+    out = {}
+    for case, text in reports.items():
+        units = encoding_units(split_sentences(text), tokenizer, max_length)
+        out[case] = (len(units), int(sum(unit_lengths(units, tokenizer, max_length))))
+    return out
+
+
+def summary(lengths: dict, max_sentences: int, max_tokens: int) -> tuple[str, list]:
+    """(markdown table, sorted ids of the reports over the cap)."""
+    units = np.array([u for u, _ in lengths.values()])
+    tokens = np.array([t for _, t in lengths.values()])
+    over = sorted(c for c, (u, t) in lengths.items() if u > max_sentences or t > max_tokens)
+
+    def stats(x):
+        return f"{np.median(x):.0f} | {np.percentile(x, 90):.0f} | {x.max()}"
+
+    rows = ["| per report | median | 90th percentile | max |", "|---|---:|---:|---:|",
+            f"| sentence units | {stats(units)} |", f"| tokens (all units) | {stats(tokens)} |", "",
+            f"| cap: {max_sentences} units / {max_tokens} tokens | reports |", "|---|---:|",
+            f"| over the unit cap | {int((units > max_sentences).sum())} |",
+            f"| over the token cap | {int((tokens > max_tokens).sum())} |",
+            f"| over either (their last sentences are dropped) | {len(over)} of {len(lengths)} |"]
+    return "\n".join(rows), over
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("reports", help="reports.json: case id -> text, or -> {section: text}")
+    p.add_argument("--sections", nargs="+", default=list(SECTIONS))
+    p.add_argument("--encoder", default=None, help="text encoder (default: $nnUNet_tmca_text_encoder or the bundled)")
+    p.add_argument("--max_length", type=int, default=TMCAConfig.text_max_length, help="tokens per sentence unit")
+    p.add_argument("--max_sentences", type=int, default=TMCAConfig.report_max_sentences)
+    p.add_argument("--max_tokens", type=int, default=TMCAConfig.report_max_tokens)
+    p.add_argument("--list", action="store_true", help="also print the case ids of the reports over the cap")
+    args = p.parse_args(argv)
+    with open(args.reports) as f:
+        reports = report_texts(json.load(f), args.sections)
+    tokenizer = load_tokenizer(resolve_encoder_name(args.encoder))
+    table, over = summary(report_lengths(reports, tokenizer, args.max_length), args.max_sentences, args.max_tokens)
+    print(f"{len(reports)} reports of {args.reports} (sections {', '.join(args.sections)}), encoder "
+          f"{resolve_encoder_name(args.encoder)}:\n")
+    print(table)
+    if args.list and over:
+        print("\nover the cap: " + ", ".join(over))
+    return over
+
+
+if __name__ == "__main__":
+    main()
