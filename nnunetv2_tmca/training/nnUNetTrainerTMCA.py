@@ -27,6 +27,7 @@ from nnunetv2_tmca.mirroring.keys import mirrored_texts, with_mirrored_reports
 from nnunetv2_tmca.mirroring.recording import mirror_flag_data_loaders
 from nnunetv2_tmca.model.config import TMCAConfig
 from nnunetv2_tmca.model.network import TMCANetwork, build_tmca_network
+from nnunetv2_tmca.model.plans_migration import PLANS_FORMAT
 from nnunetv2_tmca.reports import REPORTS_FILENAME, load_dataset_reports, raw_dataset_case_ids
 from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
 from nnunetv2_tmca.text.encoder import resolve_encoder_name
@@ -95,7 +96,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
     # ------------------------------------------------------------------ setup
     def tmca_config(self, text_dim: int) -> TMCAConfig:
-        return TMCAConfig.from_dict({"attention_grid_fraction": self.attention_grid_fraction,
+        # settings written by this version: the current format, not read as an older plan
+        return TMCAConfig.from_dict({"format": PLANS_FORMAT, "attention_grid_fraction": self.attention_grid_fraction,
                                      "align_features": self.align_features, "null_bypass": self.null_bypass,
                                      "fuse_all_channels": self.label_manager.has_regions, **self.tmca_network,
                                      "text_dim": text_dim,
