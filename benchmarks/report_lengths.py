@@ -76,8 +76,17 @@ def main(argv=None):
     p.add_argument("--max_tokens", type=int, default=TMCAConfig.report_max_tokens)
     p.add_argument("--list", action="store_true", help="also print the case ids of the reports over the cap")
     args = p.parse_args(argv)
-    with open(args.reports) as f:
-        reports = report_texts(json.load(f), args.sections)
+    try:
+        with open(args.reports) as f:
+            entries = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise SystemExit(f"report_lengths.py: error: cannot read {args.reports}: {e}") from None
+    if not isinstance(entries, dict):
+        raise SystemExit(f"report_lengths.py: error: {args.reports} must map case ids to reports")
+    reports = report_texts(entries, args.sections)
+    if not reports:
+        raise SystemExit(f"report_lengths.py: error: {args.reports} has no report with text in the sections "
+                         f"{', '.join(args.sections)}")
     tokenizer = load_tokenizer(resolve_encoder_name(args.encoder))
     table, over = summary(report_lengths(reports, tokenizer, args.max_length), args.max_sentences, args.max_tokens)
     print(f"{len(reports)} reports of {args.reports} (sections {', '.join(args.sections)}), encoder "

@@ -1,6 +1,8 @@
 """benchmarks/report_lengths.py: the counts of reports over the report cap, on reports the test writes."""
 import json
 
+import pytest
+
 from helpers import load_benchmark_script
 
 
@@ -19,3 +21,13 @@ def test_report_lengths_counts_reports_over_the_cap(tmp_path, capsys):
     assert "3 reports" in out and "| over the unit cap | 2 |" in out and "| over the token cap | 1 |" in out
     assert sentence not in out and "unchanged" not in out  # counts and ids only, never report text
     assert script.main([str(path), "--max_sentences", "64", "--max_tokens", "2048"]) == []
+
+
+def test_report_lengths_names_the_file_of_bad_input(tmp_path):
+    script = load_benchmark_script("report_lengths")
+    bad = tmp_path / "reports.json"
+    for content in ("{not json", "[1, 2]", '{"a": {"Technique_EN": "Helical CT."}}'):
+        bad.write_text(content)
+        with pytest.raises(SystemExit, match="reports.json"):
+            script.main([str(bad)])
+        assert bad.read_text() == content  # never written
