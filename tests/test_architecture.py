@@ -10,10 +10,9 @@ import ast
 import os
 import re
 
-import nnunetv2_tmca
-
-ROOT = os.path.dirname(nnunetv2_tmca.__file__)
-DOC = os.path.join(os.path.dirname(ROOT), "documentation", "architecture.md")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout, also when installed non-editable
+ROOT = os.path.join(REPO, "nnunetv2_tmca")
+DOC = os.path.join(REPO, "documentation", "architecture.md")
 NOTHING = ("—", "-", "nothing of ours", "nnU-Net only")
 
 
