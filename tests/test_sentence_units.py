@@ -135,7 +135,12 @@ def test_caches_of_earlier_versions_s_and_new_ones_sentences():
                                 "align_features": "decoder"})
     assert old.text_units == "report" and old.text_max_length == 64
     new = TMCAConfig.from_dict(TMCAConfig(text_dim=384).to_dict())
-    assert new.text_units == "sentences" and new.text_max_length == 128 and new.report_max_tokens == 512
+    assert new.text_units == "sentences" and new.text_max_length == 128
+    assert (new.report_max_sentences, new.report_max_tokens) == (128, 2048)
+    # a 0.4-era (format 3) model without the cap written keeps the cap it was trained with
+    v3 = {k: v for k, v in TMCAConfig(text_dim=384).to_dict().items()
+          if k not in ("format", "report_max_sentences", "report_max_tokens")}
+    assert (lambda c: (c.report_max_sentences, c.report_max_tokens))(TMCAConfig.from_dict(v3)) == (64, 512)
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -300,3 +305,29 @@ def test_visualize_shows_sentence_relevance_without_the_text(trained_tiny_model,
         assert [r["sentence"] for r in rows] == [0, 1, 2] and abs(sum(r["relevance"] for r in rows) - 1) < 1e-3
         assert all(0 <= r["effect"] <= 1 for r in rows)
         assert ("text" in rows[1]) == show and (not show or rows[1]["text"] == "Opacity in the left upper zone.")
+
+
+def test_sentence_pooling_equals_the_per_sentence_loop():
+    """h_k = mean of sentence k's tokens, r = softmax(q^T W h / sqrt d), u = sum r_k h_k, b_l = log r_{s_l}: computed
+    by hand, row by row and sentence by sentence, for rows of different lengths and sentence counts."""
+    import math
+
+    from nnunetv2_tmca.model.sentence_pooling import SentencePooling
+    torch.manual_seed(0)
+    pool = SentencePooling(8, max_sentences=6)
+    lengths = [[3, 1, 4], [2], [5, 2, 2, 1, 3, 2]]
+    width = max(sum(n) for n in lengths) + 2
+    states = torch.randn(3, width, 8)
+    sentence = torch.full((3, width), -1)
+    for r, ns in enumerate(lengths):
+        sentence[r, :sum(ns)] = torch.repeat_interleave(torch.arange(len(ns)), torch.tensor(ns))
+    mask = sentence >= 0
+    pooled, relevance, bias = pool(states, mask, sentence)
+    for r, ns in enumerate(lengths):
+        h = torch.stack([states[r][sentence[r] == k].mean(0) for k in range(len(ns))])
+        r_k = torch.softmax(pool.key(h) @ pool.query / math.sqrt(8), 0)
+        torch.testing.assert_close(relevance[r, :len(ns)], r_k)
+        assert (relevance[r, len(ns):] == 0).all()
+        torch.testing.assert_close(pooled[r], (r_k[:, None] * h).sum(0))
+        torch.testing.assert_close(bias[r, :sum(ns)], torch.log(r_k)[sentence[r, :sum(ns)]])
+        assert (bias[r, sum(ns):] == 0).all()

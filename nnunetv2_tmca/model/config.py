@@ -28,8 +28,8 @@ class TMCAConfig:
     # text cut at text_max_length tokens
     text_units: str = "sentences"
     text_max_length: int = 128
-    report_max_sentences: int = 64
-    report_max_tokens: int = 512
+    report_max_sentences: int = 128  # above the longest real reports measured (benchmarks.md, report lengths)
+    report_max_tokens: int = 2048
     model_dim: int = 128  # d of the text adapter
     adapter_layers: int = 1
     adapter_heads: int = 4

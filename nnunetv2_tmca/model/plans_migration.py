@@ -12,7 +12,7 @@ each version changed.
 | 0 | development models before 0.1.0 (attention readout "projected") | none: retrain |
 | 1 | 0.1.0 - 0.2.0 | a report was one text (``text_units = "report"``), cut at 64 tokens |
 | 2 | 0.3.0 | the alignment heads read the decoder features (``align_features = "decoder"``) |
-| 3 | 0.4.0 - 0.5.0 dev. | ``null_bypass`` False, ``text_mirroring`` "off" where not written; removed switches neutral |
+| 3 | 0.4.0 - 0.5.0 dev. | ``null_bypass`` False, ``text_mirroring`` "off", the report cap 64 sentences / 512 tokens where not written; removed switches neutral |
 | 4 | this version | current |
 """
 from __future__ import annotations
@@ -55,6 +55,8 @@ def _from_2(d: dict) -> dict:
 
 def _from_3(d: dict) -> dict:
     d.setdefault("null_bypass", False)
+    d.setdefault("report_max_sentences", 64)  # the cap of then
+    d.setdefault("report_max_tokens", 512)
     d.setdefault("text_mirroring", "off")
     for key, neutral in REMOVED_SWITCHES.items():
         if key in d and d.pop(key) != neutral:

@@ -29,15 +29,20 @@ class SentencePooling(nn.Module):
     def forward(self, states: torch.Tensor, mask: torch.Tensor, sentence: torch.Tensor):
         """states (B, L, d), mask (B, L) bool, sentence (B, L) long (-1: padding) ->
         pooled (B, d), relevance (B, S) (0 for absent sentences), token bias (B, L) (log r of the token's sentence)."""
-        valid = mask & (sentence >= 0)
-        member = (sentence[..., None] == torch.arange(self.max_sentences, device=states.device)) & valid[..., None]
-        member = member.to(states.dtype)  # (B, L, S)
-        counts = member.sum(1)  # (B, S)
-        sentences = torch.bmm(member.transpose(1, 2), states) / counts.clamp_min(1)[..., None]  # (B, S, d)
+        b, length, dim = states.shape
+        n = self.max_sentences
+        valid = mask & (sentence >= 0) & (sentence < n)
+        # sums and counts per (row, sentence) by one index_add over the tokens: O(L d), whatever the cap;
+        # tokens that belong to no sentence go to a spare slot that is dropped
+        slot = torch.where(valid, torch.arange(b, device=states.device)[:, None] * n + sentence, b * n).reshape(-1)
+        sums = states.new_zeros(b * n + 1, dim).index_add(0, slot, states.reshape(-1, dim))[:-1].reshape(b, n, dim)
+        counts = states.new_zeros(b * n + 1).index_add(0, slot, valid.reshape(-1).to(states.dtype))[:-1]
+        counts = counts.reshape(b, n)  # (B, S)
+        sentences = sums / counts.clamp_min(1)[..., None]  # (B, S, d)
         logits = self.key(sentences) @ self.query / math.sqrt(states.shape[-1])
         logits = logits.masked_fill(counts == 0, float("-inf"))
         log_relevance = torch.log_softmax(logits, dim=1).nan_to_num(neginf=-1e4)  # rows without any sentence: 0 used
         relevance = log_relevance.exp() * (counts > 0)
         pooled = (relevance[..., None] * sentences).sum(1)
-        bias = torch.gather(log_relevance, 1, sentence.clamp_min(0)) * valid
+        bias = torch.gather(log_relevance, 1, sentence.clamp(0, n - 1)) * valid
         return pooled, relevance, bias

@@ -14,8 +14,8 @@ from nnunetv2_tmca.reports import ReportError, format_ids, text_hash
 from nnunetv2_tmca.text.sentences import cap_units, encoding_units, split_sentences
 
 DEFAULT_SENTENCE_LENGTH = 128  # tokens per unit, special tokens included (real sentences are far shorter)
-DEFAULT_MAX_SENTENCES = 64  # units per report
-DEFAULT_MAX_TOKENS = 512  # tokens per report, all units together
+DEFAULT_MAX_SENTENCES = 128  # units per report
+DEFAULT_MAX_TOKENS = 2048  # tokens per report, all units together
 
 
 def report_layouts(reports: dict, tokenizer, max_length: int = DEFAULT_SENTENCE_LENGTH,

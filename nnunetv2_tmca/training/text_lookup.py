@@ -87,7 +87,11 @@ class TextLookup:
         group = torch.where(missing, torch.full_like(rows, -1), self.report_group[rows])
         sentence = self.sentence[rows]
         mask = sentence >= 0
-        tokens = self.flat[self.index[rows]] * mask[..., None]
+        # the batch's longest report, rounded up to 32 tokens: no columns of padding only, few distinct shapes
+        width = min(mask.shape[1], -(-max(1, int(mask.sum(1).max())) // 32) * 32)
+        sentence, mask = sentence[:, :width], mask[:, :width]
+        rows_index = self.index[rows][:, :width]
+        tokens = self.flat[rows_index] * mask[..., None]
         return {"tokens": tokens, "mask": mask, "sentence": sentence, "null": null, "group": group}
 
     def single(self, case_id) -> dict:
