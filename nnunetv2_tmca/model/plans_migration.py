@@ -12,7 +12,8 @@ each version changed.
 | 0 | development models before 0.1.0 (attention readout "projected") | none: retrain |
 | 1 | 0.1.0 - 0.2.0 | a report was one text (``text_units = "report"``), cut at 64 tokens |
 | 2 | 0.3.0 | the alignment heads read the decoder features (``align_features = "decoder"``) |
-| 3 | 0.4.0 - 0.5.0 dev. | ``null_bypass`` False, ``text_mirroring`` "off", the report cap 64 sentences / 512 tokens where not written; removed switches neutral |
+| 3 | 0.4.0 - 0.5.0 dev. | where not written: ``null_bypass`` False, ``text_mirroring`` "off", cap 64 / 512; |
+|   |                    | removed switches neutral |
 | 4 | this version | current |
 """
 from __future__ import annotations
