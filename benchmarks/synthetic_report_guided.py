@@ -12,6 +12,9 @@ Dice/IoU on held-out test images with true, shuffled and no reports.
     # clinical-style reports: today's sentence-level model vs the whole-report (64-token) one
     python benchmarks/synthetic_report_guided.py --out /tmp/clinical -d 993 --report_style clinical \
         --trainers nnUNetTrainerTMCA_synth nnUNetTrainerTMCA_reportText_synth --side_by_side
+    # real chest-CT prose (one real nodule sentence names the targets' lobes, at the patient's side)
+    python benchmarks/synthetic_report_guided.py --out /tmp/realprose -d 994 --report_style real \
+        --report_corpus /work/shared/datasets/CT-RATE-reports/reports.json
 
 --side_by_side trains (and predicts) two models at a time, each on its own CPU core.
 --report_fraction 1 0.5 0.25 0.1 0 then trains the first trainer again with the reports of only that share of
@@ -43,11 +46,16 @@ def main():
     p.add_argument("--report_fraction", type=float, nargs="+", default=None, metavar="F",
                    help="few-reports curve: shares of training cases that keep their report (e.g. 1 0.5 0.25 0.1 0)")
     p.add_argument("--report_seed", type=int, default=0, help="seed of the cases that keep their report")
-    p.add_argument("--report_style", choices=("short", "clinical"), default="short",
+    p.add_argument("--report_style", choices=("short", "clinical", "real"), default="short",
                    help="clinical: multi-section reports of 80-170 words, the targets among other findings, "
-                        "negations and boilerplate (nnUNetv2_tmca_make_synthetic --report_style clinical)")
+                        "negations and boilerplate (nnUNetv2_tmca_make_synthetic --report_style clinical); "
+                        "real: real reports of --report_corpus, one real lung-nodule sentence naming the targets")
+    p.add_argument("--report_corpus", default=None, metavar="FILE",
+                   help="--report_style real: JSON file of real reports (key -> text or key -> sections)")
     p.add_argument("-device", default="cpu")
     args = p.parse_args()
+    if (args.report_style == "real") != (args.report_corpus is not None):
+        p.error("--report_style real needs --report_corpus FILE (and --report_corpus needs --report_style real)")
     trainers = list(args.trainers)
     if args.ablations:
         trainers += [f"nnUNetTrainerTMCA_{a}_synth" for a in ("noAlign", "noLGTE", "regionAsGlobal", "oneAlignStage")]
@@ -56,7 +64,7 @@ def main():
     run_comparison(args.out, trainers, args.baseline, args.num_train, args.num_test, args.size,
                    dataset_id=args.dataset_id, device=args.device, seed=1, dim=args.dim,
                    side_by_side=args.side_by_side, num_lesions=tuple(args.num_lesions),
-                   report_style=args.report_style)
+                   report_style=args.report_style, report_corpus=args.report_corpus)
     if args.report_fraction:
         from nnunetv2_tmca.experiments.report_curve import run_report_curve
         from nnunetv2_tmca.experiments.runner import nnunet_env

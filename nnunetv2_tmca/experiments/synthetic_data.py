@@ -18,10 +18,11 @@ DATASET_NAME = "TMCASynthetic"  # make_synthetic_dataset's default name
 def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num_test: int, size: int,
                    dataset_id: int, device: str = "cpu", seed: int = 7, overlays: int = 3,
                    dim: int = 2, side_by_side: bool = False, num_lesions: tuple = (4, 5),
-                   report_style: str = "short", controls: bool = True) -> str:
+                   report_style: str = "short", controls: bool = True, report_corpus: str | None = None) -> str:
     """Dataset -> plan -> train each trainer (+ image-only baseline) -> predict true/shuffled/no reports ->
     evaluate -> markdown table (returned and written to out/table.md).
-    ``controls=False``: true reports only (no shuffled and no-report predictions)."""
+    ``controls=False``: true reports only (no shuffled and no-report predictions).
+    ``report_corpus``: the JSON file of real reports that ``report_style="real"`` takes its prose from."""
     from nnunetv2_tmca.evaluation.evaluate import compare_runs
     from nnunetv2_tmca.synthetic.dataset import make_synthetic_dataset
 
@@ -39,7 +40,8 @@ def run_comparison(out: str, trainers, baseline: str | None, num_train: int, num
     if not os.path.isdir(raw):
         raw = make_synthetic_dataset(env["nnUNet_raw"], dataset_id, DATASET_NAME, num_train=num_train,
                                      num_test=num_test, size=size, dim=dim, seed=seed,
-                                     num_lesions=tuple(num_lesions), report_style=report_style)
+                                     num_lesions=tuple(num_lesions), report_style=report_style,
+                                     report_corpus=report_corpus)
     step("2/6 nnUNetv2_plan_and_preprocess (stock nnU-Net)")
     plan(env, raw, dataset_id, config, log)
     everyone = list(trainers) + ([baseline] if baseline else [])

@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 from nnunetv2_tmca.dataset_conversion.common import ConversionError
 from nnunetv2_tmca.reports import REPORTS_FILENAME
 from nnunetv2_tmca.synthetic.dataset import REPORT_STYLES, make_synthetic_dataset
+from nnunetv2_tmca.synthetic.real_prose import DEFAULT_PATIENT_PATTERN
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report_style", choices=REPORT_STYLES, default="short",
                         help="short: one sentence naming the targets (default); clinical: EXAMINATION / INDICATION / "
                              "COMPARISON / FINDINGS / IMPRESSION reports, 80+ words, the target (nodules) among "
-                             "other named findings")
+                             "other named findings; real: real reports of --report_corpus, one real lung-nodule "
+                             "sentence naming the targets' lobes at the patient's side")
+    parser.add_argument("--report_corpus", default=None, metavar="FILE",
+                        help="real style: JSON file, report key -> report text or key -> sections (the ones named "
+                             "*finding* and *impression* are used)")
+    parser.add_argument("--patient_pattern", default=DEFAULT_PATIENT_PATTERN, metavar="RE",
+                        help="real style: regular expression whose group 1 is the patient of a report key "
+                             f"(default {DEFAULT_PATIENT_PATTERN!r}; a key it does not match is its own patient)")
+    parser.add_argument("--test_fraction", type=float, default=0.3, metavar="F",
+                        help="real style: share of the patients whose text goes to the test cases (default 0.3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     parser.add_argument("--report_fraction", type=float, default=None, metavar="F",
@@ -47,13 +57,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     raw_root = args.output or os.environ.get("nnUNet_raw")
     if not raw_root:
         parser.error("no output folder: pass -o RAW_ROOT or set nnUNet_raw")
+    if (args.report_style == "real") != (args.report_corpus is not None):
+        parser.error("--report_style real needs --report_corpus FILE (and --report_corpus needs --report_style real)")
     size = args.size if args.size is not None else (64 if args.dim == 2 else 32)
     try:
         folder = make_synthetic_dataset(raw_root, args.dataset_id, args.name, args.num_train, args.num_test,
                                         size=size, dim=args.dim, num_lesions=tuple(args.num_lesions),
                                         num_targets=tuple(args.num_targets), empty_fraction=args.empty_fraction,
                                         typo_rate=args.typo_rate, seed=args.seed, overwrite=args.overwrite,
-                                        report_style=args.report_style)
+                                        report_style=args.report_style, report_corpus=args.report_corpus,
+                                        patient_pattern=args.patient_pattern, test_fraction=args.test_fraction)
     except (ConversionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

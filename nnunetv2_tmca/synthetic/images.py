@@ -1,12 +1,12 @@
 """Images of the synthetic dataset: a textured background with look-alike lesions, one per grid cell.
 
 :func:`sample_case` draws one case: 4-5 (``num_lesions``) lesions in distinct cells, a random
-1-3 of them the target (the mask), and the report naming the targets
+1-3 of them (or the given ``target_cells``) the target (the mask), and the report naming the targets
 (:mod:`.reports`). Targets and distractors come from one intensity / size
 distribution, so only the report tells them apart. 2D arrays are (H, W), 3D ones (Z, Y, X);
 side runs along the last axis, zone along the first.
 """
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -79,14 +79,32 @@ def _background(rng: np.random.Generator, shape, grid) -> np.ndarray:
     return img.astype(np.float32)
 
 
+def _given_targets(rng: np.random.Generator, target_cells, lo_n: int, hi_n: int, empty: bool):
+    """(cells, target indices): the given target cells + look-alike distractors in other random cells."""
+    targets = [(str(s), str(z)) for s, z in target_cells]
+    if empty or not targets or len(set(targets)) != len(targets) or len(targets) >= len(CELLS) \
+            or any(t not in CELLS for t in targets):
+        raise ValueError(f"target_cells must be 1-{len(CELLS) - 1} distinct (side, zone) cells with side in "
+                         f"{SIDES} and zone in {ZONES}, and empty=False; got {target_cells}")
+    n = max(int(rng.integers(lo_n, hi_n + 1)), len(targets) + 1)
+    others = [c for c in CELLS if c not in targets]
+    extra = [others[i] for i in rng.choice(len(others), size=n - len(targets), replace=False)]
+    cells = [c for c in CELLS if c in targets or c in extra]
+    return cells, {cells.index(t) for t in targets}
+
+
 def sample_case(rng, size: Union[int, Sequence[int]] = 64, dim: int = 2,
                 num_lesions: Tuple[int, int] = (4, 5), num_targets: Tuple[int, int] = (1, 3),
-                empty: bool = False, typo_rate: float = 0.05):
+                empty: bool = False, typo_rate: float = 0.05,
+                target_cells: Optional[Sequence[Tuple[str, str]]] = None):
     """One synthetic case.
 
     Returns (image uint8, mask uint8 in {0, 1}, report str, meta dict). Arrays have
     shape (H, W) for dim=2 and (Z, Y, X) for dim=3. With empty=True the image still
     holds its lesions, but none is a target: empty mask and a "no lesion" report.
+    target_cells: the IMAGE cells (side, zone) of the target lesions, instead of a random 1-3
+    (``num_targets`` is then not used); the other lesions go into other random cells, in all
+    ``num_lesions`` but at least one more than the targets. None (default): the draws of before.
     meta: {"shape", "dim", "empty", "typo", "targets": [[side, zone], ...],
     "lesions": [{"side", "zone", "center", "radii", "peak", "target"}, ...]}.
     """
@@ -99,13 +117,16 @@ def sample_case(rng, size: Union[int, Sequence[int]] = 64, dim: int = 2,
     if not 1 <= lo_t <= hi_t:
         raise ValueError(f"num_targets must satisfy 1 <= min <= max, got {num_targets}")
 
-    n = int(rng.integers(lo_n, hi_n + 1))
-    cells = [CELLS[i] for i in sorted(rng.choice(len(CELLS), size=n, replace=False))]
-    if empty:
-        k = 0
+    if target_cells is not None:
+        cells, target_idx = _given_targets(rng, target_cells, lo_n, hi_n, empty)
     else:
-        k = int(rng.integers(min(lo_t, n), min(hi_t, n) + 1))
-    target_idx = set(int(i) for i in rng.choice(n, size=k, replace=False)) if k else set()
+        n = int(rng.integers(lo_n, hi_n + 1))
+        cells = [CELLS[i] for i in sorted(rng.choice(len(CELLS), size=n, replace=False))]
+        if empty:
+            k = 0
+        else:
+            k = int(rng.integers(min(lo_t, n), min(hi_t, n) + 1))
+        target_idx = set(int(i) for i in rng.choice(n, size=k, replace=False)) if k else set()
 
     grid = _grid(shape)
     img = _background(rng, shape, grid)

@@ -1,0 +1,97 @@
+"""Dice by where the target sentence stands in the report, and how often it is the most relevant sentence.
+
+For report-guided sets that record each test case's target sentence (``tmca_report_meta.json`` next to
+dataset.json, written by ``nnUNetv2_tmca_make_synthetic --report_style real``): per run (the ``--out`` folder of
+``synthetic_report_guided.py``), the per-image Dice of the true-report predictions of ``--trainer`` averaged within
+each third of the report (first / middle / last, by the target sentence's index among the report's sentences), then
+mean +- sd over the runs; and, with ``--relevance``, the share of test cases whose sentence of highest relevance
+r_k (sentence_pooling.py, what ``nnUNetv2_tmca_visualize`` shows) is the target sentence. Prints counts and
+numbers only, never report text.
+
+    python benchmarks/report_position.py /tmp/rp1 /tmp/rp2 /tmp/rp3 --raw /tmp/rp1/nnUNet_raw/Dataset994_TMCASynthetic \
+        --trainer nnUNetTrainerTMCA_synth -d 994 --relevance
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+
+THIRDS = ("first", "middle", "last")
+
+
+def dice_by_third(run: str, trainer: str, meta: dict) -> dict:
+    """{third: mean per-image Dice of the test cases whose target sentence is in that third} for one run."""
+    summary = os.path.join(run, "predictions", trainer, "true", "summary_tmca.json")
+    if not os.path.isfile(summary):
+        raise FileNotFoundError(f"{summary}: no evaluated true-report predictions of {trainer} in {run}")
+    with open(summary) as f:
+        per_case = {c["case"]: c["Dice"] for c in json.load(f)["per_case"]}
+    out = {}
+    for third in THIRDS:
+        values = [d for case, d in per_case.items() if meta.get(case, {}).get("third") == third and d is not None]
+        out[third] = (float(np.mean(values)) if values else float("nan"), len(values))
+    return out
+
+
+def relevance_hits(run: str, trainer: str, dataset_id: int, reports: dict, meta: dict, device: str) -> tuple:
+    """(test cases whose most relevant sentence is the target sentence, test cases) for the run's fold-0 model."""
+    import torch
+    from nnunetv2.utilities.file_path_utilities import get_output_folder
+
+    from nnunetv2_tmca.experiments.runner import nnunet_env
+    from nnunetv2_tmca.inference.predictor import nnUNetPredictorTMCA
+    from nnunetv2_tmca.text.sentences import split_sentences
+
+    os.environ.update(nnunet_env(os.path.abspath(run)))
+    import nnunetv2.paths as paths
+    paths.nnUNet_results = os.environ["nnUNet_results"]
+    folder = get_output_folder(dataset_id, trainer, "nnUNetPlans", "2d")
+    if not os.path.isdir(folder):
+        folder = get_output_folder(dataset_id, trainer, "nnUNetPlans", "3d_fullres")
+    predictor = nnUNetPredictorTMCA(device=torch.device(device), allow_tqdm=False, reports=None)
+    predictor.initialize_from_trained_model_folder(folder, [0])
+    hits = total = 0
+    for case, record in meta.items():
+        if record.get("split") != "test" or case not in reports or record.get("target_index") is None:
+            continue
+        units = predictor.report_sentences(reports[case])
+        relevance = predictor.sentence_relevance(reports[case])
+        target = split_sentences(reports[case])[record["target_index"]]
+        hits += int(units[int(np.argmax(relevance))] == target)
+        total += 1
+    return hits, total
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", help="the --out folder of each run")
+    p.add_argument("--raw", required=True, help="the raw dataset folder (tmca_report_meta.json, reports.json)")
+    p.add_argument("--trainer", default="nnUNetTrainerTMCA_synth")
+    p.add_argument("-d", dest="dataset_id", type=int, default=994)
+    p.add_argument("--relevance", action="store_true", help="also the most-relevant-sentence check (loads models)")
+    p.add_argument("-device", default="cpu")
+    args = p.parse_args()
+    with open(os.path.join(args.raw, "tmca_report_meta.json")) as f:
+        meta = json.load(f)["cases"]
+    with open(os.path.join(args.raw, "reports.json")) as f:
+        reports = json.load(f)
+    per_run = [dice_by_third(run, args.trainer, meta) for run in args.runs]
+    print(f"\nPer-image Dice (%) of {args.trainer} with the true reports by the target sentence's third, "
+          f"{len(args.runs)} runs\n")
+    print("| target sentence in the | test cases | per-image Dice (%), mean +- sd | runs |")
+    print("|---|---:|---:|---|")
+    for third in THIRDS:
+        values = [100 * r[third][0] for r in per_run]
+        sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
+        print(f"| {third} third | {per_run[0][third][1]} | {np.mean(values):.2f} +- {sd:.2f} | "
+              f"{', '.join(f'{v:.2f}' for v in values)} |")
+    if args.relevance:
+        print("\n| run | most relevant sentence = target sentence |\n|---|---:|")
+        for run in args.runs:
+            hits, total = relevance_hits(run, args.trainer, args.dataset_id, reports, meta, args.device)
+            print(f"| {os.path.basename(os.path.normpath(run))} | {hits} of {total} |")
+
+
+if __name__ == "__main__":
+    main()
