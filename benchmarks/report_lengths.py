@@ -4,7 +4,10 @@ Every report is split into sentence units exactly as training and prediction spl
 the sentence splitter, then pieces of at most ``--max_length`` tokens), with the encoder's tokenizer. Printed:
 sentences and tokens per report (median, 90th percentile, max) and how many reports exceed the cap of
 ``--max_sentences`` units / ``--max_tokens`` tokens (default: the model's, ``TMCAConfig``), i.e. how many would
-lose their last sentences. Case ids of the capped reports with ``--list``; report text is never printed.
+lose their last sentences; and how many reports the sentence split loses or alters a word of (``split_loses_words``:
+the word and punctuation tokens of the sentences, in order, must be those of the report, less only the pieces
+without a letter or digit that the splitter drops between sentences; expected 0). Case ids of the capped reports
+(and of any such report) with ``--list``; report text is never printed.
 
 A reports file maps case id -> text, or -> a dict of sections (CT-RATE's ``Findings_EN``, ``Impressions_EN``,
 ...): ``--sections`` names the sections that make up the report, joined in that order.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import numpy as np
 
@@ -25,6 +29,8 @@ from nnunetv2_tmca.text.layout import unit_lengths
 from nnunetv2_tmca.text.sentences import encoding_units, split_sentences
 
 SECTIONS = ("Findings_EN", "Impressions_EN")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"\w")
 
 
 def report_texts(entries: dict, sections=SECTIONS) -> dict:
@@ -48,8 +54,29 @@ def report_lengths(reports: dict, tokenizer, max_length: int) -> dict:
     return out
 
 
-def summary(lengths: dict, max_sentences: int, max_tokens: int) -> tuple[str, list]:
-    """(markdown table, sorted ids of the reports over the cap)."""
+def split_loses_words(report: str, sentences: list) -> bool:
+    """Whether ``sentences`` (the split of ``report``) lose, alter or reorder any token of the report: their tokens
+    (``\\w+`` or one other non-space character), in order, must be the report's, skipping only tokens without a letter
+    or digit, and only between sentences (the letter-free pieces the splitter drops: "...", a stray "?")."""
+    tokens, pos = _TOKEN.findall(report), 0
+    for sentence in sentences:
+        own = _TOKEN.findall(sentence)
+        while tokens[pos:pos + len(own)] != own:
+            if pos >= len(tokens) or _WORD.search(tokens[pos]):
+                return True
+            pos += 1
+        pos += len(own)
+    return any(_WORD.search(t) for t in tokens[pos:])
+
+
+def lossy_splits(reports: dict) -> list:
+    """Sorted ids of the reports whose sentence split loses or alters a word (``split_loses_words``)."""
+    return sorted(case for case, text in reports.items() if split_loses_words(text, split_sentences(text)))
+
+
+def summary(lengths: dict, max_sentences: int, max_tokens: int, lossy=None) -> tuple[str, list]:
+    """(markdown table, sorted ids of the reports over the cap); with ``lossy`` (ids of the reports whose split
+    loses a word) a last row counts them."""
     units = np.array([u for u, _ in lengths.values()])
     tokens = np.array([t for _, t in lengths.values()])
     over = sorted(c for c, (u, t) in lengths.items() if u > max_sentences or t > max_tokens)
@@ -63,6 +90,9 @@ def summary(lengths: dict, max_sentences: int, max_tokens: int) -> tuple[str, li
             f"| over the unit cap | {int((units > max_sentences).sum())} |",
             f"| over the token cap | {int((tokens > max_tokens).sum())} |",
             f"| over either (their last sentences are dropped) | {len(over)} of {len(lengths)} |"]
+    if lossy is not None:
+        rows += ["", "| sentence split | reports |", "|---|---:|",
+                 f"| loses or alters a word | {len(lossy)} of {len(lengths)} |"]
     return "\n".join(rows), over
 
 
@@ -88,12 +118,16 @@ def main(argv=None):
         raise SystemExit(f"report_lengths.py: error: {args.reports} has no report with text in the sections "
                          f"{', '.join(args.sections)}")
     tokenizer = load_tokenizer(resolve_encoder_name(args.encoder))
-    table, over = summary(report_lengths(reports, tokenizer, args.max_length), args.max_sentences, args.max_tokens)
+    lossy = lossy_splits(reports)
+    table, over = summary(report_lengths(reports, tokenizer, args.max_length), args.max_sentences, args.max_tokens,
+                          lossy)
     print(f"{len(reports)} reports of {args.reports} (sections {', '.join(args.sections)}), encoder "
           f"{resolve_encoder_name(args.encoder)}:\n")
     print(table)
     if args.list and over:
         print("\nover the cap: " + ", ".join(over))
+    if args.list and lossy:
+        print("\nsplit loses a word: " + ", ".join(lossy))
     return over
 
 

@@ -2,7 +2,10 @@
 
 ``split_sentences(report)``: paragraphs (blank-line separated) are split into sentences by ``sentencex``
 (a maintained rule-based splitter that knows abbreviations, decimals, list numbers and CJK full stops);
-pieces without a letter or digit ("...", "---", a lone emoji) are dropped. ``encoding_units``: each
+pieces without a letter or digit ("...", "---", a lone emoji) are dropped, and a piece that starts with a
+lower-case letter is joined to the piece before it when that one ends with "?" ("a nodule? in the left lung"
+is one sentence: a "?" inside a sentence marks uncertainty, and sentencex would split the finding from its
+place there), so no word is lost or moved out of its sentence. ``encoding_units``: each
 sentence longer than the encoder's window (``max_length`` tokens with its two special tokens) is cut at
 token boundaries into consecutive pieces, so no word is lost. ``cap_units`` applies the report-level cap
 (``max_sentences`` units, ``max_tokens`` tokens): far above real reports, and what it drops is reported
@@ -17,25 +20,34 @@ SPLITTER = "sentencex"
 LANGUAGE = "en"  # sentencex falls back to generic rules (which include CJK full stops) for other text
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _WORDLIKE = re.compile(r"\w")
+# Revision of the rules applied on top of sentencex; part of the cache identity, so that a cache built
+# with other rules is rebuilt. 2: a lower-case piece after "?" joins the sentence before it.
+RULES = 2
 
 
 def splitter_version() -> str:
     try:
         from importlib.metadata import version
-        return f"{SPLITTER} {version(SPLITTER)}"
+        return f"{SPLITTER} {version(SPLITTER)} rules {RULES}"
     except Exception:  # pragma: no cover - metadata missing in an unusual install
-        return SPLITTER
+        return f"{SPLITTER} rules {RULES}"
 
 
 def split_sentences(report: str) -> list[str]:
-    """The sentences of ``report``, whitespace-normalised, in order; [] if it has no word at all."""
+    """The sentences of ``report``, whitespace-normalised, in order; [] if it has no word at all. A piece
+    starting with a lower-case letter after a piece ending with "?" is joined to it (same paragraph)."""
     from sentencex import segment
 
     sentences = []
     for paragraph in _PARAGRAPH.split(report):
+        first = len(sentences)  # pieces are joined within a paragraph only
         for s in segment(LANGUAGE, paragraph):
             s = " ".join(s.split())
-            if _WORDLIKE.search(s):
+            if not _WORDLIKE.search(s):
+                continue
+            if len(sentences) > first and sentences[-1].endswith("?") and s[0].islower():
+                sentences[-1] += " " + s  # "nodule? in the left lung": the "?" did not end the sentence
+            else:
                 sentences.append(s)
     return sentences
 
