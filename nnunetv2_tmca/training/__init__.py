@@ -11,6 +11,7 @@ from nnunetv2_tmca.training.variants.ablations import tmca_ablations as _ablatio
 from nnunetv2_tmca.training.variants.mirroring import text_mirroring as _mirroring
 from nnunetv2_tmca.training.variants.null_text import null_text as _null_text
 from nnunetv2_tmca.training.variants.schedules.budgets import named_budget_trainers
+from nnunetv2_tmca.training.variants.text_augmentation import place_phrasing as _place_phrasing
 from nnunetv2_tmca.training.variants.text_units import report_text as _report_text
 
 
@@ -19,7 +20,7 @@ def _trainers_defined_in(module) -> list:
             and obj.__module__ == module.__name__]
 
 
-VARIANTS = [c for m in (_tmca_module, _ablations, _mirroring, _null_text, _report_text)
+VARIANTS = [c for m in (_tmca_module, _ablations, _mirroring, _null_text, _report_text, _place_phrasing)
             for c in _trainers_defined_in(m)]
 TRAINERS = {c.__name__: c for c in VARIANTS}
 TRAINERS.update(named_budget_trainers(VARIANTS))

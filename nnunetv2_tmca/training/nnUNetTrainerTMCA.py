@@ -31,10 +31,11 @@ from nnunetv2_tmca.model.plans_migration import PLANS_FORMAT
 from nnunetv2_tmca.reports import REPORTS_FILENAME, load_dataset_reports, raw_dataset_case_ids
 from nnunetv2_tmca.text.cache import dataset_cache_folder, ensure_text_encodings
 from nnunetv2_tmca.text.encoder import resolve_encoder_name
+from nnunetv2_tmca.text.place_phrasing import with_place_phrasings
 from nnunetv2_tmca.training.objective import TMCAObjective, warmed_up_weight
 from nnunetv2_tmca.training.optimization import backward_and_step, tmca_optimizer
 from nnunetv2_tmca.training.progress_logging import TMCALocalLogger, log_alignment_losses
-from nnunetv2_tmca.training.text_lookup import TextLookup, batch_text_keys
+from nnunetv2_tmca.training.text_lookup import TextLookup, batch_text_keys, draw_phrasing_keys
 from nnunetv2_tmca.training.validation_text import CaseReportBinding
 
 
@@ -46,6 +47,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
     text_units: str = TMCAConfig.text_units
     text_max_length: int = TMCAConfig.text_max_length
     text_dropout: float = 0.15  # probability of replacing a report by the learned null text
+    # > 0: each report also in up to this many rephrasings of its lobe places ("upper lobe of the right lung" /
+    # "right lung upper lobe" / "right upper lobe"), one drawn per step (text/place_phrasing.py); 0: off
+    place_phrasings: int = 0
     # rows without a report (dropped or missing) skip LGTE and the output fusion: the no-report model is the
     # planned U-Net; False: they go through the text path with the learned null text
     null_bypass: bool = TMCAConfig.null_bypass
@@ -91,6 +95,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self.objective = None
         self._iteration_in_epoch = 0
         self.reportless_cases = frozenset()  # training cases without a report ("reports_optional"): null text
+        self.phrasing_keys = {}  # case id -> lookup keys of its report's phrasings (place_phrasings > 0)
         install_excepthook("nnUNetv2_train")  # bad reports, encoder, cache, checkpoint: one line, exit code 1
         guard_pretrained_weights_loading()  # -pretrained_weights FILE: loaded without running code from FILE
 
@@ -113,12 +118,16 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self.print_to_log_file(f"TMCA reports: {len(training_cases) - len(self.reportless_cases)} of "
                                f"{len(training_cases)} training cases have a report; {len(self.reportless_cases)} "
                                f"train with the learned null text")
-        lookup_reports = reports
+        lookup_reports, self.phrasing_keys = with_place_phrasings(reports, self.place_phrasings)
+        if self.place_phrasings:
+            self.print_to_log_file(f"TMCA place phrasings: {len(lookup_reports) - len(reports)} rephrased reports of "
+                                   f"{sum(len(k) > 1 for k in self.phrasing_keys.values())} cases")
         if self.report_axes.trades_words and self.report_axes.word_groups:
-            lookup_reports = with_mirrored_reports(reports, self.report_axes.word_groups.values())
+            plain = len(lookup_reports)
+            lookup_reports = with_mirrored_reports(lookup_reports, self.report_axes.word_groups.values())
             self.print_to_log_file(f"TMCA text-consistent mirroring: flips along patch axes "
                                    f"{self.report_axes.word_groups} trade report words; "
-                                   f"{len(lookup_reports) - len(reports)} mirrored reports of {len(reports)} cases")
+                                   f"{len(lookup_reports) - plain} mirrored reports of {len(reports)} cases")
         table = ensure_text_encodings(lookup_reports, dataset_cache_folder(self.plans_manager.dataset_name),
                                       self.text_encoder, self.text_max_length, logger=self.print_to_log_file,
                                       progress=self.local_rank == 0, units=self.text_units,
@@ -201,8 +210,10 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
 
     # --------------------------------------------------------------- training
     def text_keys(self, batch: dict) -> list:
-        """Lookup key of each sample's report: its case id, or its mirrored report's key after a flip."""
-        return batch_text_keys(batch['keys'], batch.get('mirrored'), self.report_axes,
+        """Lookup key of each sample's report: its case id (or one of its phrasings), or its mirrored report's key
+        after a flip."""
+        keys = draw_phrasing_keys(batch['keys'], self.phrasing_keys)
+        return batch_text_keys(keys, batch.get('mirrored'), self.report_axes,
                                getattr(self, "reportless_cases", ()))
 
     def _align_lambda(self) -> float:

@@ -3,8 +3,9 @@
 Holds the unique-unit token states once on the device (ragged, ``flat``) and, per unique report, the
 indices of its tokens and the sentence each token belongs to (one sentence per report for
 ``units = "report"``); a batch gathers its rows by ``batch['keys']`` (repeated keys simply gather the
-same row). ``group`` is the id of the normalised text (identical or near-identical reports share it): the
-positives of the contrastive loss. Text dropout replaces a row by the learned null text with probability p.
+same row). ``group`` is the id of the normalised text (identical or near-identical reports share it, and a report's
+rephrasings share the group of the report they rephrase): the positives of the contrastive loss. Text dropout
+replaces a row by the learned null text with probability p.
 Keys in ``no_report`` (training cases without a report, ``"reports_optional"``) always get the null text
 (``null`` = True, group -1); any other key without a report is an error.
 """
@@ -16,6 +17,7 @@ import torch
 from nnunetv2_tmca.mirroring.keys import mirrored_key
 from nnunetv2_tmca.reports import normalize_report, text_hash
 from nnunetv2_tmca.text.cache import TextEncodingTable
+from nnunetv2_tmca.text.place_phrasing import unphrased_key
 
 
 def text_key(case_id: str, groups, reportless=()) -> str:
@@ -32,6 +34,15 @@ def batch_text_keys(keys, mirrored, report_axes, reportless=()) -> list:
         return keys
     return [text_key(k, report_axes.groups_for_flip(torch.nonzero(m).flatten().tolist()), reportless)
             for k, m in zip(keys, mirrored)]
+
+
+def draw_phrasing_keys(keys, phrasing_keys: dict, rng=None) -> list:
+    """Each key replaced by one of ``phrasing_keys[key]`` (the case id and its phrasings' keys), drawn uniformly;
+    keys without phrasings stay."""
+    if not phrasing_keys:
+        return list(keys)
+    rng = rng or np.random
+    return [options[rng.randint(len(options))] if (options := phrasing_keys.get(k)) else k for k in keys]
 
 
 def report_token_index(table: TextEncodingTable, units_of_report: list) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +71,10 @@ class TextLookup:
         self.report_of_case = {c: position[text_hash(t)] for c, t in reports.items()}
         index, sentence = report_token_index(table, [units[h] for h in report_hashes])
         groups: dict[str, int] = {}
+        # a report's rephrasings (text/place_phrasing.py) mean what it means: they share its group
+        for key, text in reports.items():
+            if (base := unphrased_key(key)) != key and base in reports:
+                text_of_hash[text_hash(text)] = reports[base]
         report_group = [groups.setdefault(normalize_report(text_of_hash[h]), len(groups)) for h in report_hashes]
         self.num_groups = len(groups)
         self.flat = torch.from_numpy(np.asarray(table.flat, dtype=np.float32)).to(device)
