@@ -31,7 +31,7 @@ class BuildPyWithPth(build_py):
 
 setup(
     name="nnunetv2_tmca",
-    version="0.5.0",
+    version="0.6.0",
     description="Language-guided segmentation (TMCA) as an nnU-Net v2 plugin: reports guide the U-Net decoder",
     long_description=open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")).read(),
     long_description_content_type="text/markdown",

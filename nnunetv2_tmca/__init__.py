@@ -3,4 +3,4 @@
 Importing this package is cheap on purpose (no torch): Python imports
 ``nnunetv2_tmca._autoregister`` at every start-up through a .pth file.
 """
-__version__ = "0.5.0"
+__version__ = "0.6.0"
