@@ -87,6 +87,7 @@ def test_phrasings_are_distinct_deterministic_and_only_where_a_place_is_named():
     assert set(keys) == {"a"} and keys["a"] == ["a", "a|phrasing:0", "a|phrasing:1"]
     assert out["a"] == SENTENCE and out["b"] == reports["b"] and places(out["a|phrasing:1"]) == places(SENTENCE)
     assert with_place_phrasings(reports, 0) == (reports, {})
+    assert with_place_phrasings(reports, 2, cases=["b"]) == (reports, {})  # only the given cases (training)
     assert unphrased_key("a|phrasing:1|mirror:lr") == "a|mirror:lr" and unphrased_key("a|mirror:lr") == "a|mirror:lr"
 
 

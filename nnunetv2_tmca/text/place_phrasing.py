@@ -77,12 +77,15 @@ def phrasing_key(case_id: str, k: int) -> str:
     return f"{case_id}{PHRASING_KEY_SEPARATOR}{k}"
 
 
-def with_place_phrasings(reports: dict, n: int, seed: int = 0) -> tuple[dict, dict]:
-    """(``reports`` plus up to ``n`` rephrased reports of each case under ``phrasing_key(case, k)``, case id ->
-    its keys, the case id first, for the cases with at least one rephrasing). Deterministic in ``seed`` and the
-    case id; ``n = 0``: (``reports``, {})."""
+def with_place_phrasings(reports: dict, n: int, seed: int = 0, cases=None) -> tuple[dict, dict]:
+    """(``reports`` plus up to ``n`` rephrased reports of each case (of ``cases``, default all) under
+    ``phrasing_key(case, k)``, case id -> its keys, the case id first, for the cases with at least one rephrasing).
+    Deterministic in ``seed`` and the case id; ``n = 0``: (``reports``, {})."""
     out, keys = dict(reports), {}
+    cases = set(reports) if cases is None else set(cases)
     for case_id, text in reports.items():
+        if case_id not in cases:
+            continue
         variants = place_phrasings(text, n, seed=_case_seed(seed, case_id))
         for k, variant in enumerate(variants):
             out[phrasing_key(case_id, k)] = variant

@@ -118,7 +118,8 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         self.print_to_log_file(f"TMCA reports: {len(training_cases) - len(self.reportless_cases)} of "
                                f"{len(training_cases)} training cases have a report; {len(self.reportless_cases)} "
                                f"train with the learned null text")
-        lookup_reports, self.phrasing_keys = with_place_phrasings(reports, self.place_phrasings)
+        lookup_reports, self.phrasing_keys = with_place_phrasings(reports, self.place_phrasings,
+                                                                  cases=training_cases)
         if self.place_phrasings:
             self.print_to_log_file(f"TMCA place phrasings: {len(lookup_reports) - len(reports)} rephrased reports of "
                                    f"{sum(len(k) > 1 for k in self.phrasing_keys.values())} cases")
@@ -209,11 +210,10 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
             return super().get_dataloaders()
 
     # --------------------------------------------------------------- training
-    def text_keys(self, batch: dict) -> list:
-        """Lookup key of each sample's report: its case id (or one of its phrasings), or its mirrored report's key
-        after a flip."""
-        keys = draw_phrasing_keys(batch['keys'], self.phrasing_keys)
-        return batch_text_keys(keys, batch.get('mirrored'), self.report_axes,
+    def text_keys(self, batch: dict, keys=None) -> list:
+        """Lookup key of each sample's report: its case id (or ``keys``, e.g. phrasings' keys), or its mirrored
+        report's key after a flip."""
+        return batch_text_keys(batch['keys'] if keys is None else keys, batch.get('mirrored'), self.report_axes,
                                getattr(self, "reportless_cases", ()))
 
     def _align_lambda(self) -> float:
@@ -230,7 +230,9 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
         target = batch['target']
         target = [i.to(self.device, non_blocking=True) for i in target] if isinstance(target, list) \
             else target.to(self.device, non_blocking=True)
-        text = self.text_lookup.batch(self.text_keys(batch), dropout=self.text_dropout)
+        # training steps read one of each report's phrasings (place_phrasings); validation reads them as written
+        keys = draw_phrasing_keys(batch['keys'], self.phrasing_keys)
+        text = self.text_lookup.batch(self.text_keys(batch, keys), dropout=self.text_dropout)
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == 'cuda' else dummy_context():
             output, aux = self.network(data, text=text, return_alignment=True, plain=self.plain_path_weight > 0)
