@@ -106,6 +106,16 @@ def moved_dice(predictor, raw: str, reports: dict, meta: dict) -> dict:
     return {position: (float(np.mean(v)), len(v)) for position, v in dice.items()}
 
 
+def print_by_position(title: str, column: str, unit: str, per_run: list) -> None:
+    """One row per position: cases, mean +- sd over the runs of {position: (mean Dice, cases)} and the run values."""
+    print(f"\n{title}\n\n| {column} | test cases | per-image Dice (%), mean +- sd | runs |\n|---|---:|---:|---|")
+    for position in THIRDS:
+        values = [100 * run[position][0] for run in per_run]
+        sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
+        print(f"| {position} {unit} | {per_run[0][position][1]} | {np.mean(values):.2f} +- {sd:.2f} | "
+              f"{', '.join(f'{v:.2f}' for v in values)} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="the --out folder of each run")
@@ -122,15 +132,8 @@ def main():
     with open(os.path.join(args.raw, "reports.json")) as f:
         reports = json.load(f)
     per_run = [dice_by_third(run, args.trainer, meta) for run in args.runs]
-    print(f"\nPer-image Dice (%) of {args.trainer} with the true reports by the target sentence's third, "
-          f"{len(args.runs)} runs\n")
-    print("| target sentence in the | test cases | per-image Dice (%), mean +- sd | runs |")
-    print("|---|---:|---:|---|")
-    for third in THIRDS:
-        values = [100 * r[third][0] for r in per_run]
-        sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
-        print(f"| {third} third | {per_run[0][third][1]} | {np.mean(values):.2f} +- {sd:.2f} | "
-              f"{', '.join(f'{v:.2f}' for v in values)} |")
+    print_by_position(f"Per-image Dice (%) of {args.trainer} with the true reports by the target sentence's third, "
+                      f"{len(args.runs)} runs", "target sentence in the", "third", per_run)
     if not (args.relevance or args.move):
         return
     predictors = [load_predictor(run, args.trainer, args.dataset_id, args.device) for run in args.runs]
@@ -141,15 +144,9 @@ def main():
             print(f"| {os.path.basename(os.path.normpath(run))} | {hits} of {total} |")
     if args.move:
         moved = [moved_dice(predictor, args.raw, reports, meta) for predictor in predictors]
-        print(f"\nPer-image Dice (%) of {args.trainer}, every test case with its target sentence moved to one place "
-              f"of its report, {len(args.runs)} runs\n")
-        print("| target sentence moved to the | test cases | per-image Dice (%), mean +- sd | runs |")
-        print("|---|---:|---:|---|")
-        for position in THIRDS:
-            values = [100 * m[position][0] for m in moved]
-            sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
-            print(f"| {position} place | {moved[0][position][1]} | {np.mean(values):.2f} +- {sd:.2f} | "
-                  f"{', '.join(f'{v:.2f}' for v in values)} |")
+        print_by_position(f"Per-image Dice (%) of {args.trainer}, every test case with its target sentence moved to "
+                          f"one place of its report, {len(args.runs)} runs", "target sentence moved to the", "place",
+                          moved)
 
 
 if __name__ == "__main__":
