@@ -122,7 +122,7 @@ class nnUNetTrainerTMCA(nnUNetTrainer):
                                                                   cases=training_cases)
         if self.place_phrasings:
             self.print_to_log_file(f"TMCA place phrasings: {len(lookup_reports) - len(reports)} rephrased reports of "
-                                   f"{sum(len(k) > 1 for k in self.phrasing_keys.values())} cases")
+                                   f"{len(self.phrasing_keys)} cases")
         if self.report_axes.trades_words and self.report_axes.word_groups:
             plain = len(lookup_reports)
             lookup_reports = with_mirrored_reports(lookup_reports, self.report_axes.word_groups.values())
