@@ -168,6 +168,37 @@ def test_sentence_bias_attention_equals_masked_softmax_with_gradients_and_keeps_
     assert ref_bytes >= attention_matrix > out_bytes  # the fused kernel keeps no (B, h, N, L) matrix
 
 
+@pytest.mark.parametrize("biased", [False, True])
+def test_unpadded_keys_give_the_padded_attention_values_and_gradients(biased):
+    """Per-row attention over the valid tokens (the CPU path) equals the one padded call, values and gradients
+    (the sentence bias included), whatever the padding tokens hold."""
+    from nnunetv2_tmca.model.lgte import CrossModalAttention
+    torch.manual_seed(0)
+    att = CrossModalAttention(channels=6, text_dim=8, attention_dim=8, heads=2)
+    torch.nn.init.normal_(att.gate)
+    lengths = [7, 3, 1, 5]
+    mask = torch.arange(7)[None, :] < torch.tensor(lengths)[:, None]
+    tokens = torch.randn(4, 7, 8).masked_fill(~mask[..., None], 50.0).requires_grad_()
+    logits = torch.randn(4, 7, requires_grad=True)
+    feat = torch.randn(4, 6, 8, 8, requires_grad=True)
+
+    def run(padded):
+        att.padded_keys = padded
+        key_mask = logits.log_softmax(1).masked_fill(~mask, float("-inf")) if biased else mask
+        fused, mixed = att(feat, tokens, key_mask, (2, 2))
+        grads = torch.autograd.grad((fused * fused).sum() + mixed.sum(), [feat, tokens, logits, *att.parameters()],
+                                    allow_unused=True)
+        return fused, mixed, grads
+    (f1, m1, g1), (f2, m2, g2) = run(True), run(False)
+    assert att.unpadded_keys(torch.zeros(1))
+    assert torch.allclose(f1, f2, atol=1e-5) and torch.allclose(m1, m2, atol=1e-5)
+    for a, b in zip(g1, g2):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, atol=1e-4)
+    assert g2[1][~mask].abs().max() == 0  # padding tokens get no gradient
+
+
 def test_query_pooling_reaches_a_quarter_of_the_patch():
     from nnunetv2_tmca.model.attention_grid import query_pooling
     assert query_pooling((32, 32), (64, 64), 0.25) == (2, 2)  # 32 -> 16 = 64 / 4

@@ -70,8 +70,32 @@ def kernel_rows(device: str = "cpu", repeats: int = 20) -> list:
     rows.append(("attention block, 64 ch at 32x32, on a 16x16 grid", "full-resolution grid",
                  median_ms(lambda: att(x, tokens, mask)[0], [x], repeats, device, True),
                  median_ms(lambda: att(x, tokens, mask, (2, 2))[0], [x], repeats, device, True), None, None))
+    rows.append(unpadded_keys_row(dev, repeats, device))
     rows.append(("AdamW step, 60 text-module tensors", "per-tensor loop", *adamw_ms(dev, repeats, device), None, None))
     return rows
+
+
+# token counts of a batch of 12 real chest-CT reports (a median of ~360 tokens, padded to the longest)
+REAL_REPORT_TOKENS = (205, 260, 298, 326, 349, 361, 377, 418, 466, 541, 640, 1100)
+
+
+def unpadded_keys_row(dev, repeats: int, device: str) -> tuple:
+    """The token cross-attention of one LGTE stage (16x16 grid, 64 ch) over real-length reports with the sentence
+    bias: one padded call against each row over its own valid tokens."""
+    att = CrossModalAttention(64, 128, 64, 4).to(dev)
+    torch.nn.init.normal_(att.gate)
+    x = torch.randn(12, 64, 16, 16, device=dev, requires_grad=True)
+    width = max(REAL_REPORT_TOKENS)
+    valid = torch.arange(width, device=dev)[None, :] < torch.tensor(REAL_REPORT_TOKENS, device=dev)[:, None]
+    tokens = torch.randn(12, width, 128, device=dev)
+    bias = torch.randn(12, width, device=dev).log_softmax(1).masked_fill(~valid, float("-inf"))
+
+    def call(padded):
+        att.padded_keys = padded
+        return att(x, tokens, bias)[0]
+    return timed_row(f"token cross-attention, 12 real-length reports ({sum(REAL_REPORT_TOKENS)} tokens, padded "
+                     f"to {width}), 16x16 grid", "one padded call", lambda: call(True), lambda: call(False), [x],
+                     repeats, device)
 
 
 def adamw_ms(dev, repeats: int, device: str) -> list:

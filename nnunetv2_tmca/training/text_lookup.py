@@ -77,8 +77,10 @@ class TextLookup:
                 text_of_hash[text_hash(text)] = reports[base]
         report_group = [groups.setdefault(normalize_report(text_of_hash[h]), len(groups)) for h in report_hashes]
         self.num_groups = len(groups)
-        self.flat = torch.from_numpy(np.asarray(table.flat, dtype=np.float32)).to(device)
-        self.index = torch.from_numpy(index).to(device)
+        # one zero row after the table's rows: padding slots gather it, so a batch needs no masking product
+        flat = np.asarray(table.flat, dtype=np.float32)
+        self.flat = torch.from_numpy(np.concatenate([flat, np.zeros((1, flat.shape[1]), np.float32)])).to(device)
+        self.index = torch.from_numpy(np.where(sentence >= 0, index, len(flat))).to(device)
         self.sentence = torch.from_numpy(sentence).to(device)
         self.report_group = torch.tensor(report_group, dtype=torch.long, device=device)
         self.device = device
@@ -106,7 +108,7 @@ class TextLookup:
         width = min(mask.shape[1], -(-max(1, int(mask.sum(1).max())) // 32) * 32)
         sentence, mask = sentence[:, :width], mask[:, :width]
         rows_index = self.index[rows][:, :width]
-        tokens = self.flat[rows_index] * mask[..., None]
+        tokens = self.flat[rows_index]
         return {"tokens": tokens, "mask": mask, "sentence": sentence, "null": null, "group": group}
 
     def single(self, case_id) -> dict:
