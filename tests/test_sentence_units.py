@@ -217,6 +217,45 @@ def test_packed_adapter_equals_the_dense_one_with_null_rows_padding_and_several_
         assert torch.allclose(d, p, atol=1e-4), name
 
 
+def test_identical_sentences_are_computed_once_with_the_same_values_and_gradients():
+    """``token_row`` (a token's row in the text table) lets the adapter run each distinct sentence of a batch once:
+    outputs and parameter gradients equal those of running every sentence; null rows are never shared, even when
+    their token_row equals another row's."""
+    from nnunetv2_tmca.model.text_adapter import TextAdapter
+    torch.manual_seed(0)
+    adapter = TextAdapter(12, 16, 1, 4, 64, sentences=True, max_sentences=16)
+    units = [torch.randn(n, 12) for n in (5, 9, 3, 7)]  # the table's units (sentences)
+    offsets = [0, 5, 14, 17, 24]
+    reports = [[0, 1, 2], [1, 3, 1], [2, 0], [0, 1]]  # unit 1 twice in row 1; the last row will be null
+    total = max(sum(len(units[u]) for u in r) for r in reports)
+    tokens, sentence = torch.zeros(4, total, 12), torch.full((4, total), -1)
+    token_row = torch.full((4, total), 99)
+    for i, r in enumerate(reports):
+        at = 0
+        for k, u in enumerate(r):
+            n = len(units[u])
+            tokens[i, at:at + n], sentence[i, at:at + n] = units[u], k
+            token_row[i, at:at + n] = torch.arange(offsets[u], offsets[u] + n)
+            at += n
+    mask = sentence >= 0
+    null = torch.tensor([False, False, False, True])
+    outs, grads = [], []
+    for rows in (None, token_row):
+        out = adapter(tokens, mask, null, sentence=sentence, token_row=rows)
+        loss = sum((o.nan_to_num(neginf=0) * torch.linspace(-1, 1, o.numel()).reshape(o.shape)).sum() for o in out)
+        outs.append(out)
+        grads.append(torch.autograd.grad(loss, list(adapter.parameters())))
+    for a, b in zip(*outs):
+        assert torch.allclose(a.nan_to_num(neginf=0), b.nan_to_num(neginf=0), atol=1e-5)
+    for (name, _), a, b in zip(adapter.named_parameters(), *grads):
+        assert torch.allclose(a, b, atol=1e-4), name
+    from nnunetv2_tmca.model.text_adapter import _first_occurrences
+    valid = mask.reshape(-1).nonzero().squeeze(1)
+    first, source = _first_occurrences(token_row, valid, torch.zeros(len(valid), dtype=torch.bool))
+    assert len(first) == sum(len(u) for u in units)  # each distinct sentence once
+    assert torch.equal(token_row.reshape(-1)[valid][first][source], token_row.reshape(-1)[valid])
+
+
 def test_sentence_model_ignores_sentence_order_and_equals_the_report_model_on_one_sentence():
     """Sections come in any order: the output does not depend on the order of the sentences. A one-sentence
     report gives what the whole-report model gives with the same weights (relevance 1, no attention bias)."""

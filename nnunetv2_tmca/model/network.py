@@ -7,7 +7,8 @@ alignment head after the chosen stages. With all gates at zero the output equals
 planned network's output on the same weights.
 
 ``forward(x, text=None, return_alignment=False)``: ``text`` is a dict with ``tokens``
-(B, L, D_enc), ``mask`` (B, L) and optionally ``null`` (B,) bool; None means the learned null
+(B, L, D_enc), ``mask`` (B, L) and optionally ``null`` (B,) bool, ``sentence`` (B, L) and ``token_row`` (B, L)
+(equal values: the same token of the same sentence, computed once by the adapter); None means the learned null
 text, unless a text was bound with :meth:`TMCANetwork.bind_text`, the one binding API (nnU-Net's
 predictor calls ``network(x)``; the TMCA predictor and trainer bind each case's text around it).
 """
@@ -87,14 +88,16 @@ class TMCANetwork(nn.Module):
         text = text if text is not None else self._bound_text
         if text is None or (isinstance(text, str) and text == NULL_TEXT):
             return self.text_adapter(None, None, batch_size=batch_size)
-        tokens, mask, null, sentence = text["tokens"], text["mask"], text.get("null"), text.get("sentence")
+        tokens, mask, null = text["tokens"], text["mask"], text.get("null")
+        sentence, token_row = text.get("sentence"), text.get("token_row")
         if tokens.shape[0] != batch_size:
             if tokens.shape[0] != 1:
                 raise ValueError(f"text batch {tokens.shape[0]} does not match image batch {batch_size}")
             tokens, mask = tokens.expand(batch_size, *tokens.shape[1:]), mask.expand(batch_size, -1)
             null = null.expand(batch_size) if null is not None else None
             sentence = sentence.expand(batch_size, -1) if sentence is not None else None
-        return self.text_adapter(tokens, mask, null, sentence=sentence)
+            token_row = token_row.expand(batch_size, -1) if token_row is not None else None
+        return self.text_adapter(tokens, mask, null, sentence=sentence, token_row=token_row)
 
     def sentence_relevance(self, text: dict) -> torch.Tensor | None:
         """(B, S) relevance r of each sentence of ``text`` (sentence_pooling.py); None for whole-report models."""

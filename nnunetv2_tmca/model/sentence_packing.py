@@ -2,8 +2,9 @@
 
 A batch of reports is (B, L) tokens, mostly padding after the shorter reports, and self-attention within each
 sentence over the (B, L, L) grid computes B * L^2 scores of which only sum_k n_k^2 (n_k the length of sentence k)
-are allowed. Here the N valid tokens are laid out in order, sentence after sentence, in lanes of width W
-(W >= the longest sentence; next-fit: a sentence that does not fit in the current lane opens the next one), and
+are allowed. Here the N valid tokens are laid out whole sentence by whole sentence in lanes of width W
+(W >= the longest sentence; best-fit decreasing: longest sentence first, each into the fullest lane that still
+holds it, so the lanes hold few padding slots), and
 attention runs per lane under a block-diagonal mask (token i may attend to token j iff both belong to the same
 sentence). Every sentence lies whole in one lane, so the result equals the (B, L, L) masked attention for every
 valid token, at about N * W scores instead of B * L^2, and the per-token layers (projection, LayerNorm, feed-forward)
@@ -11,6 +12,7 @@ run on the N valid tokens only. Padding slots of a lane attend only to themselve
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import torch
@@ -41,14 +43,7 @@ def pack_sentences(mask: torch.Tensor, sentence: torch.Tensor, valid: torch.Tens
     lengths = torch.diff(torch.cat([first, first.new_tensor([valid.numel()])])).tolist()
     width = max(min_width, max(lengths))
     width = -(-width // 8) * 8
-    lane_of, offset_of, lane, used = [], [], 0, 0
-    for n in lengths:  # next-fit, on the host: a few hundred sentences per batch
-        if used + n > width:
-            lane, used = lane + 1, 0
-        lane_of.append(lane)
-        offset_of.append(used)
-        used += n
-    lanes = lane + 1
+    lane_of, offset_of, lanes = best_fit_decreasing(lengths, width)
     lane_of = torch.tensor(lane_of, device=device)
     offset_of = torch.tensor(offset_of, device=device)
     column = offset_of[slot] + (torch.arange(valid.numel(), device=device) - first[slot])
@@ -57,6 +52,25 @@ def pack_sentences(mask: torch.Tensor, sentence: torch.Tensor, valid: torch.Tens
     ids = ids.index_copy(0, index, slot).reshape(lanes, width)
     allowed = (ids[:, :, None] == ids[:, None, :])[:, None]
     return SentenceLanes(index, allowed, lanes, width)
+
+
+def best_fit_decreasing(lengths: list, width: int) -> tuple[list, list, int]:
+    """Lane and offset of each sentence and the number of lanes: the longest first, each into the lane with the
+    least room that still holds it (a sorted list of free room: O(S log S) on the host)."""
+    lane_of, offset_of, used = [0] * len(lengths), [0] * len(lengths), []
+    free = []  # sorted (room left, lane)
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        n = lengths[i]
+        j = bisect.bisect_left(free, (n, -1))
+        if j < len(free):
+            _, lane = free.pop(j)
+        else:
+            lane = len(used)
+            used.append(0)
+        lane_of[i], offset_of[i] = lane, used[lane]
+        used[lane] += n
+        bisect.insort(free, (width - used[lane], lane))
+    return lane_of, offset_of, len(used)
 
 
 def to_lanes(x: torch.Tensor, layout: SentenceLanes) -> torch.Tensor:

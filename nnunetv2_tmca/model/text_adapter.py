@@ -6,6 +6,8 @@ Sentence units (``"sentences"``, several findings per report): P_pos by the toke
 sentence, self-attention within each sentence (the frozen encoder read each sentence on its own, so a
 place word binds to its own finding), pool = the target-informed sentence pooling (sentence_pooling.py),
 which also returns each sentence's relevance r and the cross-attention bias log r.
+Identical sentences of a batch (``token_row``: equal values mark the same token of the same sentence, e.g. its
+row in the text table) are run through the adapter once and shared: the same values and gradients.
 Rows flagged null (missing or dropped report) replace their tokens by one learned null token e_null, so a
 model works without a report: u_null = LN(W_u * Enc(e_null)).
 """
@@ -44,8 +46,10 @@ class TextAdapter(nn.Module):
         self.max_length = max_length
 
     def forward(self, tokens: torch.Tensor | None, mask: torch.Tensor | None, null: torch.Tensor | None = None,
-                batch_size: int | None = None, sentence: torch.Tensor | None = None):
-        """tokens (B, L, D_enc), mask (B, L) bool, null (B,) bool, sentence (B, L) long (-1: padding) ->
+                batch_size: int | None = None, sentence: torch.Tensor | None = None,
+                token_row: torch.Tensor | None = None):
+        """tokens (B, L, D_enc), mask (B, L) bool, null (B,) bool, sentence (B, L) long (-1: padding), token_row
+        (B, L) long (see the module docstring; sentence units only) ->
         U (B, L', d), the cross-attention mask (B, L') (bool; float with the additive sentence bias for sentence
         units), u (B, d), sentence relevance (B, S) or None."""
         if tokens is None:
@@ -66,7 +70,7 @@ class TextAdapter(nn.Module):
                 emb = torch.where(null[:, None, None], null_emb, emb)
             states = self._contextualise(emb, mask, None)
         else:
-            states, mask, sentence = self._sentence_states(tokens, mask.bool(), null, sentence)
+            states, mask, sentence = self._sentence_states(tokens, mask.bool(), null, sentence, token_row)
         states = states * mask[..., None]
         if self.sentence_pooling is None:
             pooled = states.sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
@@ -75,10 +79,10 @@ class TextAdapter(nn.Module):
         attention_mask = bias.masked_fill(~mask, float("-inf"))
         return states, attention_mask, self.pool(pooled), relevance
 
-    def _sentence_states(self, tokens, mask, null, sentence):
-        """Sentence units: the adapter on the valid tokens only, packed in lanes of whole sentences
-        (sentence_packing.py); returns the (B, L, d) states (zeros at padding), the mask and sentence numbers
-        after the null rows (one learned null token each) replaced their text."""
+    def _sentence_states(self, tokens, mask, null, sentence, token_row=None):
+        """Sentence units: the adapter on the valid tokens only, each distinct sentence once (``token_row``), packed
+        in lanes of whole sentences (sentence_packing.py); returns the (B, L, d) states (zeros at padding), the mask
+        and sentence numbers after the null rows (one learned null token each) replaced their text."""
         sentence = sentence if sentence is not None else torch.where(mask, 0, -1)
         if null is not None:
             null = null.bool()
@@ -93,12 +97,18 @@ class TextAdapter(nn.Module):
                 emb = torch.where((null[:, None] & _first_only(mask))[..., None], self.null_token, emb)
             return self._contextualise(emb, mask, sentence), mask, sentence
         valid = mask.reshape(-1).nonzero().squeeze(1)
-        position = position.reshape(-1)[valid]
-        x = self.proj(tokens.reshape(b * length, -1).index_select(0, valid).to(self.null_token.dtype)) \
-            + self.position[0].index_select(0, position)
+        null_token = null.repeat_interleave(length).index_select(0, valid) if null is not None else None
+        first, source = _first_occurrences(token_row, valid, null_token)
+        run = valid if first is None else valid[first]  # the tokens the adapter computes
+        run_mask = mask if first is None else torch.zeros_like(mask).reshape(-1).index_fill(0, run, True) \
+            .reshape(mask.shape)
+        x = self.proj(tokens.reshape(b * length, -1).index_select(0, run).to(self.null_token.dtype)) \
+            + self.position[0].index_select(0, position.reshape(-1)[run])
         if null is not None:
-            x = torch.where(null.repeat_interleave(length).index_select(0, valid)[:, None], self.null_token[0], x)
-        x = self._contextualise_packed(x, mask, sentence, valid)
+            x = torch.where((null_token if first is None else null_token[first])[:, None], self.null_token[0], x)
+        x = self._contextualise_packed(x, run_mask, sentence, run)
+        if source is not None:
+            x = x.index_select(0, source)
         states = x.new_zeros(b * length, x.shape[-1]).index_copy(0, valid, x).reshape(b, length, -1)
         return states, mask, sentence
 
@@ -130,6 +140,28 @@ class TextAdapter(nn.Module):
         rows, _, length, _ = allowed.shape
         heads = self.encoder.layers[0].self_attn.num_heads
         return (~allowed).expand(rows, heads, length, length).reshape(rows * heads, length, length)
+
+
+def _first_occurrences(token_row, valid, null_token):
+    """Which valid tokens the adapter computes and where every valid token takes its state from: (the positions,
+    within ``valid``, of the first occurrence of each distinct ``token_row``, ascending; for each valid token the
+    index of its first occurrence among those), or (None, None) without ``token_row``. Tokens of null rows are
+    never shared. First occurrences are whole sentences: the earliest occurrence of a sentence holds the first
+    occurrence of each of its tokens."""
+    if token_row is None:
+        return None, None
+    rows = token_row.reshape(-1).index_select(0, valid)
+    if null_token is not None:  # a distinct negative id for every null-row token
+        rows = torch.where(null_token, -1 - torch.arange(len(rows), device=rows.device), rows)
+    _, inverse = torch.unique(rows, return_inverse=True)
+    order = torch.arange(len(rows), device=rows.device)
+    first_of = torch.full((int(inverse.max()) + 1,), len(rows), dtype=torch.long, device=rows.device) \
+        .scatter_reduce(0, inverse, order, "amin")
+    is_first = torch.zeros(len(rows), dtype=torch.bool, device=rows.device).index_fill(0, first_of, True)
+    if bool(is_first.all()):
+        return None, None
+    rank = torch.cumsum(is_first, 0) - 1
+    return is_first.nonzero().squeeze(1), rank[first_of[inverse]]
 
 
 def _first_only(mask: torch.Tensor) -> torch.Tensor:

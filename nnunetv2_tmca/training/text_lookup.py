@@ -109,7 +109,10 @@ class TextLookup:
         sentence, mask = sentence[:, :width], mask[:, :width]
         rows_index = self.index[rows][:, :width]
         tokens = self.flat[rows_index]
-        return {"tokens": tokens, "mask": mask, "sentence": sentence, "null": null, "group": group}
+        # token_row: a token's row in the table; equal rows are the same token of the same unit (one sentence
+        # number each), so the adapter computes them once (text_adapter.py)
+        return {"tokens": tokens, "mask": mask, "sentence": sentence, "null": null, "group": group,
+                "token_row": rows_index}
 
     def single(self, case_id) -> dict:
         return self.batch([case_id])
