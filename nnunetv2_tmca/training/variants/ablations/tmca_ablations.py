@@ -10,7 +10,8 @@ ablations did not adopt: _targetPositives (positives for targets at the same pla
 documentation/benchmarks.md, "Nested ablations".
 
 Coarser switches: none (image only) = nnUNetTrainer; _noAlign (no alignment loss: LGTE only);
-_noLGTE (losses, no text injected into the decoder); _sgd (one optimizer); _fullGrid (no pooled attention grid).
+_noLGTE (losses, no text injected into the decoder); _sgd (one optimizer); _fullGrid (no pooled attention grid);
+_noAdapterLayer (the text adapter without its transformer layer: cost candidate, under evaluation).
 """
 from nnunetv2_tmca.training.nnUNetTrainerTMCA import nnUNetTrainerTMCA
 
@@ -83,6 +84,12 @@ class nnUNetTrainerTMCA_targetPositives(nnUNetTrainerTMCA):
     """Positives also for cases whose targets sit at the same place (paraphrases are not pushed apart), not
     only for identical reports (switched ON: the default keeps identical-report positives, see the trainer)."""
     align_positives = "target"
+
+
+class nnUNetTrainerTMCA_noAdapterLayer(nnUNetTrainerTMCA):
+    """The text adapter without its transformer layer (projection and position only): a candidate for the training
+    cost of real-length reports, under evaluation (documentation/benchmarks.md, "Training overhead")."""
+    tmca_network = {"adapter_layers": 0}
 
 
 NESTED_ABLATIONS = (nnUNetTrainerTMCA_regionAsGlobal, nnUNetTrainerTMCA_oneAlignStage, nnUNetTrainerTMCA_noPixelTerm,
