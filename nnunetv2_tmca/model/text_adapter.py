@@ -153,9 +153,9 @@ def _first_occurrences(token_row, valid, null_token):
     rows = token_row.reshape(-1).index_select(0, valid)
     if null_token is not None:  # a distinct negative id for every null-row token
         rows = torch.where(null_token, -1 - torch.arange(len(rows), device=rows.device), rows)
-    _, inverse = torch.unique(rows, return_inverse=True)
+    distinct, inverse = torch.unique(rows, return_inverse=True)
     order = torch.arange(len(rows), device=rows.device)
-    first_of = torch.full((int(inverse.max()) + 1,), len(rows), dtype=torch.long, device=rows.device) \
+    first_of = torch.full((len(distinct),), len(rows), dtype=torch.long, device=rows.device) \
         .scatter_reduce(0, inverse, order, "amin")
     is_first = torch.zeros(len(rows), dtype=torch.bool, device=rows.device).index_fill(0, first_of, True)
     if bool(is_first.all()):
